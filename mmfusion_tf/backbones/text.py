@@ -1,0 +1,103 @@
+"""`TextEncoder`: raw strings -> feature vector through TF-Hub text modules."""
+
+import tensorflow as tf
+
+from mmfusion_tf._keras import keras
+from mmfusion_tf.backbones.hub_encoder import HubEncoder
+from mmfusion_tf.presets import get_preset
+
+POOLINGS = ("output_key", "mean")
+
+
+@keras.saving.register_keras_serializable(package="mmfusion_tf")
+class TextEncoder(keras.layers.Layer):
+    """Encodes raw UTF-8 strings with a TF-Hub text module (tokenised in-model).
+
+    Two TF-Hub styles are supported:
+
+    - a preprocessor + encoder pair (BERT family): the preprocessor maps
+      strings to `input_word_ids`/`input_mask`/`input_type_ids` (tensorflow-text
+      WordPiece), the encoder returns `pooled_output` and `sequence_output`;
+      the feature is `output_key` (default `pooled_output`) or, with
+      `pooling="mean"`, the mask-weighted mean of `sequence_output`.
+    - a single string-embedding module (Universal Sentence Encoder, NNLM):
+      strings in, `[batch, dim]` out (`preprocessor=None`).
+
+    Args:
+        handle: str, TF-Hub handle/folder of the encoder.
+        preprocessor: optional str, handle/folder of the matching preprocessor.
+        output_key: optional str, encoder output to use (`pooled_output`).
+        pooling: "output_key" (use `output_key`) or "mean" (masked mean of
+            `sequence_output`; needs a preprocessor).
+        trainable: bool, fine-tune the encoder (the preprocessor has no weights).
+        **kwargs: base layer arguments.
+
+    Call arguments:
+        text: `[batch]` (or `[batch, 1]`) tf.string tensor.
+        training: Python bool.
+
+    Example:
+
+    >>> encoder = TextEncoder.from_preset("small_bert_l2_h128")   # needs network
+    >>> features = encoder(keras.Input((), dtype="string"))
+    """
+
+    def __init__(self, handle, preprocessor=None, output_key=None, pooling="output_key", trainable=False, **kwargs):
+        super().__init__(trainable=trainable, **kwargs)
+        if pooling not in POOLINGS:
+            raise ValueError(f"`pooling` must be one of {POOLINGS}. Received: pooling={pooling!r}")
+        if pooling == "mean" and preprocessor is None:
+            raise ValueError("`pooling`='mean' needs a BERT-style `preprocessor` (it uses input_mask).")
+        if preprocessor is not None and output_key is None and pooling == "output_key":
+            output_key = "pooled_output"
+        self.handle = handle
+        self.preprocessor = preprocessor
+        self.output_key = output_key
+        self.pooling = pooling
+        self.tokenizer = (
+            HubEncoder(preprocessor, trainable=False, name="preprocessor") if preprocessor else None
+        )
+        self.backbone = HubEncoder(handle, trainable=trainable, name="backbone")
+
+    @classmethod
+    def from_preset(cls, preset, **kwargs):
+        """Text encoder for a named preset (see `mmfusion_tf.presets`)."""
+        spec = get_preset(preset, "text")
+        spec.pop("output_dim")
+        return cls(**{**spec, **kwargs})
+
+    def _pick(self, outputs, key):
+        if not isinstance(outputs, dict):
+            return outputs
+        if key not in outputs:
+            raise ValueError(
+                f"Unknown `output_key`={key!r} for text module {self.handle!r}. "
+                f"Available keys: {sorted(outputs)}"
+            )
+        return outputs[key]
+
+    def call(self, text, training=None):
+        if text.shape.rank == 2:
+            text = tf.squeeze(text, axis=-1)
+        if self.tokenizer is None:
+            return self._pick(self.backbone(text, training=training), self.output_key)
+        tokens = self.tokenizer(text)
+        outputs = self.backbone(tokens, training=training)
+        if self.pooling == "mean":
+            sequence = self._pick(outputs, "sequence_output")
+            mask = tf.cast(tokens["input_mask"], sequence.dtype)[..., None]
+            total = tf.reduce_sum(sequence * mask, axis=1)
+            return total / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+        return self._pick(outputs, self.output_key)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "handle": self.handle,
+                "preprocessor": self.preprocessor,
+                "output_key": self.output_key,
+                "pooling": self.pooling,
+            }
+        )
+        return config

@@ -1,0 +1,122 @@
+"""Write a BERT-style TF-Hub text preprocessor (tensorflow-text WordPiece)."""
+
+import os
+import shutil
+import tempfile
+
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+class _BertPreprocessor(tf.train.Checkpoint):
+    """Strings -> `input_word_ids`, `input_mask`, `input_type_ids` (BERT layout)."""
+
+    def __init__(self, vocab_path, seq_length, lower_case):
+        super().__init__()
+        self.vocab_file = tf.saved_model.Asset(vocab_path)
+        initializer = tf.lookup.TextFileInitializer(
+            self.vocab_file,
+            key_dtype=tf.string,
+            key_index=tf.lookup.TextFileIndex.WHOLE_LINE,
+            value_dtype=tf.int64,
+            value_index=tf.lookup.TextFileIndex.LINE_NUMBER,
+        )
+        self.table = tf.lookup.StaticHashTable(initializer, default_value=-1)
+        with open(vocab_path, encoding="utf-8") as f:
+            vocab = [line.rstrip("\n") for line in f]
+        self._ids = {tok: vocab.index(tok) for tok in SPECIAL_TOKENS}
+        self.seq_length = seq_length
+        self.tokenizer = tf_text.BertTokenizer(
+            self.table, token_out_type=tf.int64, lower_case=lower_case, unknown_token="[UNK]"
+        )
+
+        spec = tf.TensorSpec([None], tf.string)
+        self.__call__ = tf.function(self._preprocess, input_signature=[spec])
+        self.tokenize = tf.function(self._tokenize, input_signature=[spec])
+
+    def _tokenize(self, text):
+        # [batch, words, wordpieces] -> [batch, wordpieces]
+        return self.tokenizer.tokenize(text).merge_dims(-2, -1)
+
+    def _preprocess(self, text):
+        tokens = self._tokenize(text)
+        trimmed = tokens[:, : self.seq_length - 2]
+        word_ids, type_ids = tf_text.combine_segments(
+            [trimmed],
+            start_of_sequence_id=self._ids["[CLS]"],
+            end_of_segment_id=self._ids["[SEP]"],
+        )
+        word_ids, mask = tf_text.pad_model_inputs(
+            word_ids, max_seq_length=self.seq_length, pad_value=self._ids["[PAD]"]
+        )
+        type_ids, _ = tf_text.pad_model_inputs(type_ids, max_seq_length=self.seq_length)
+        return {
+            "input_word_ids": tf.cast(word_ids, tf.int32),
+            "input_mask": tf.cast(mask, tf.int32),
+            "input_type_ids": tf.cast(type_ids, tf.int32),
+        }
+
+
+def export_wordpiece_preprocessor(vocab, export_dir, seq_length=128, lower_case=True, overwrite=False):
+    """Writes a BERT-style TF-Hub preprocessor module for a WordPiece vocabulary.
+
+    The module behaves like the `bert_*_preprocess` handles on TF-Hub: called
+    on a `[batch]` tf.string tensor it returns a dict of int32 `[batch,
+    seq_length]` tensors `input_word_ids`, `input_mask` and `input_type_ids`
+    (`[CLS] tokens [SEP]`, padded with `[PAD]`). It also has `tokenize`. The
+    vocabulary is stored as an asset, so the module is self-contained.
+
+    Args:
+        vocab: list of str (WordPiece tokens, `##` prefixes for suffixes),
+            or the path of a `vocab.txt`. Must contain the special tokens
+            `[PAD] [UNK] [CLS] [SEP] [MASK]`.
+        export_dir: str, destination folder.
+        seq_length: int, padded sequence length (including `[CLS]`/`[SEP]`).
+        lower_case: bool, lower-case and strip accents before WordPiece.
+        overwrite: bool, replace an existing `export_dir`.
+
+    Returns:
+        `export_dir`.
+
+    Example:
+
+    >>> path = export_wordpiece_preprocessor(
+    ...     ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "red", "car"],
+    ...     "/tmp/tiny_preprocessor", seq_length=8, overwrite=True)
+    >>> HubEncoder(path)(tf.constant(["red car"]))["input_word_ids"].numpy()
+    array([[2, 5, 6, 3, 0, 0, 0, 0]], dtype=int32)
+    """
+    if isinstance(vocab, (str, os.PathLike)):
+        with open(vocab, encoding="utf-8") as f:
+            vocab = [line.rstrip("\n") for line in f if line.strip()]
+    vocab = list(vocab)
+    missing = [tok for tok in SPECIAL_TOKENS if tok not in vocab]
+    if missing:
+        raise ValueError(f"`vocab` must contain the special tokens {missing}. Received {len(vocab)} tokens.")
+    if len(set(vocab)) != len(vocab):
+        raise ValueError("`vocab` has duplicate tokens.")
+    if not isinstance(seq_length, int) or seq_length < 3:
+        raise ValueError(f"`seq_length` must be an int >= 3. Received: seq_length={seq_length!r}")
+    if os.path.exists(export_dir) and not overwrite:
+        raise FileExistsError(
+            f"`export_dir` already exists: {export_dir}. Pass overwrite=True to replace it."
+        )
+
+    parent = os.path.dirname(os.path.abspath(export_dir))
+    os.makedirs(parent, exist_ok=True)
+    work_dir = tempfile.mkdtemp(prefix=".tmp_pre_", dir=parent)
+    try:
+        vocab_path = os.path.join(work_dir, "vocab.txt")
+        with open(vocab_path, "w", encoding="utf-8") as f:
+            f.write("\n".join(vocab) + "\n")
+        module = _BertPreprocessor(vocab_path, seq_length, lower_case)
+        saved_dir = os.path.join(work_dir, "module")
+        tf.saved_model.save(module, saved_dir)
+        if os.path.exists(export_dir):
+            shutil.rmtree(export_dir)
+        os.replace(saved_dir, export_dir)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return export_dir
