@@ -1,0 +1,39 @@
+"""mmfusion_tf: multimodal fusion with transfer learning in TensorFlow/Keras.
+
+Example:
+
+>>> import mmfusion_tf as mmf
+>>> config = mmf.ModelConfig(
+...     modalities=[mmf.ImageModality(preset="mobilenet_v3_small"),
+...                 mmf.TextModality(preset="small_bert_l2_h128")],
+...     fusion=mmf.FusionConfig(method="weighted_sum"),
+...     head=mmf.HeadConfig(task="multiclass", num_classes=5))
+>>> model = mmf.build_model(config)
+"""
+
+__version__ = "0.1.0"
+
+from mmfusion_tf import fusion  # noqa: E402
+from mmfusion_tf.backbones import (  # noqa: E402
+    AudioEncoder,
+    HubEncoder,
+    ImageEncoder,
+    TabularEncoder,
+    TextEncoder,
+)
+from mmfusion_tf.config import (  # noqa: E402
+    AudioModality,
+    FusionConfig,
+    HeadConfig,
+    ImageModality,
+    ModelConfig,
+    TabularModality,
+    TextModality,
+)
+from mmfusion_tf.models import build_model, default_loss, default_metrics  # noqa: E402
+
+__all__ = [
+    "AudioEncoder", "AudioModality", "FusionConfig", "HeadConfig", "HubEncoder", "ImageEncoder",
+    "ImageModality", "ModelConfig", "TabularEncoder", "TabularModality", "TextEncoder", "TextModality",
+    "build_model", "default_loss", "default_metrics", "fusion",
+]

@@ -1,0 +1,160 @@
+"""`build_model`: a `ModelConfig` -> a Keras functional multimodal fusion model."""
+
+import tensorflow as tf
+
+from mmfusion_tf import fusion as fusion_layers
+from mmfusion_tf._keras import keras
+from mmfusion_tf.backbones.audio import AudioEncoder
+from mmfusion_tf.backbones.image import ImageEncoder
+from mmfusion_tf.backbones.tabular import TabularEncoder
+from mmfusion_tf.backbones.text import TextEncoder
+from mmfusion_tf.config import AudioModality, ImageModality, TabularModality, TextModality
+from mmfusion_tf.models.fusion_model import FusionModel
+from mmfusion_tf.models.heads import build_head
+
+
+@keras.saving.register_keras_serializable(package="mmfusion_tf")
+class PresenceMask(keras.layers.Layer):
+    """Stacks per-modality `<name>_present` inputs into a `[batch, M]` float mask.
+
+    Called on a list of `[batch]` presence tensors, or, with
+    `num_modalities` set and a reference tensor, returns all ones.
+    """
+
+    def __init__(self, num_modalities, from_inputs=True, **kwargs):
+        super().__init__(**kwargs)
+        self.num_modalities = num_modalities
+        self.from_inputs = from_inputs
+
+    def call(self, inputs):
+        if self.from_inputs:
+            return tf.stack([tf.reshape(tf.cast(p, self.compute_dtype), [-1]) for p in inputs], axis=-1)
+        batch = tf.shape(inputs)[0]
+        return tf.ones([batch, self.num_modalities], self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (None, self.num_modalities)
+
+    def get_config(self):
+        return {**super().get_config(), "num_modalities": self.num_modalities, "from_inputs": self.from_inputs}
+
+
+def _input_for(modality):
+    """The `keras.Input`(s) of one modality: a tensor, or a dict of columns."""
+    if isinstance(modality, ImageModality):
+        return keras.Input(tuple(modality.input_shape), dtype=modality.input_dtype, name=modality.name)
+    if isinstance(modality, TextModality):
+        return keras.Input((), dtype="string", name=modality.name)
+    if isinstance(modality, AudioModality):
+        return keras.Input((modality.num_samples,), dtype="float32", name=modality.name)
+    columns = {c: keras.Input((), dtype="float32", name=c) for c in modality.numeric_features}
+    columns.update({c: keras.Input((), dtype="string", name=c) for c in modality.categorical_features})
+    return columns
+
+
+def build_encoder(modality, adapt_data=None):
+    """The encoder layer of one modality config (tabular: adapted on `adapt_data`)."""
+    name = f"{modality.name}_encoder"
+    if isinstance(modality, ImageModality):
+        v = modality.resolved("image")
+        kwargs = {k: v[k] for k in ("image_size", "value_range") if v.get(k) is not None}
+        return ImageEncoder(
+            v["handle"], channels=v["channels"], trainable=v["trainable"], output_key=v["output_key"], name=name, **kwargs
+        )
+    if isinstance(modality, TextModality):
+        v = modality.resolved("text")
+        return TextEncoder(
+            v["handle"], preprocessor=v["preprocessor"], output_key=v["output_key"],
+            pooling=v["pooling"], trainable=v["trainable"], name=name,
+        )
+    if isinstance(modality, AudioModality):
+        v = modality.resolved("audio")
+        return AudioEncoder(
+            v["handle"], sample_rate=v["sample_rate"] or 16000, pooling=v["pooling"],
+            batched=True if v["batched"] is None else v["batched"], output_key=v["output_key"],
+            trainable=v["trainable"], name=name,
+        )
+    if isinstance(modality, TabularModality):
+        encoder = TabularEncoder(
+            modality.numeric_features, modality.categorical_features, modality.numeric_stats,
+            embedding_dim=modality.embedding_dim, missing_indicators=modality.missing_indicators, name=name,
+        )
+        if adapt_data is not None:
+            encoder.adapt(adapt_data)
+            # Write what was learned back so config -> model -> config is lossless.
+            modality.numeric_stats = dict(encoder.numeric_stats)
+            modality.categorical_features = dict(encoder.categorical_features)
+        return encoder
+    raise TypeError(f"Unknown modality config: {modality!r}")
+
+
+def build_fusion(config):
+    """The fusion layer of `config.fusion` (late fusion gets the head's width)."""
+    spec = config.fusion
+    layer_cls = fusion_layers.get(spec.method)
+    if layer_cls is fusion_layers.LateFusion:
+        activation = {"multiclass": "softmax", "regression": "linear"}.get(config.head.task, "sigmoid")
+        return layer_cls(num_outputs=config.head.num_outputs, activation=activation, name="fusion", **spec.options)
+    return layer_cls(projection_dim=spec.projection_dim, name="fusion", **spec.options)
+
+
+def build_model(config, adapt_data=None):
+    """Builds the functional fusion model described by `config`.
+
+    Inputs are named after the modalities (tabular: after their columns),
+    plus `<name>_present` floats when `config.presence_inputs`; they equal
+    the feature keys of the tf.data pipeline. Outputs are a dict:
+    `logits`, `probabilities` (classification) or `prediction`
+    (regression), and `fusion_weights` `[batch, M]` (the weight each
+    modality received for each example, in `config.modality_names` order).
+
+    Args:
+        config: `ModelConfig`.
+        adapt_data: optional dict of training columns, used to adapt
+            tabular statistics/vocabularies missing from the config.
+
+    Returns:
+        A `FusionModel` (a functional `keras.Model`).
+
+    Example:
+
+    >>> model = build_model(config)
+    >>> model.compile("adam", loss=default_loss(config.head), metrics=default_metrics(config.head))
+    >>> model.fit(train_ds, validation_data=val_ds, epochs=3)
+    """
+    config.validate()
+    names = config.modality_names
+
+    # === Layers ===
+    encoders = {m.name: build_encoder(m, adapt_data) for m in config.modalities}
+    fusion = build_fusion(config)
+    modality_dropout = (
+        fusion_layers.ModalityDropout(config.fusion.modality_dropout, name="modality_dropout")
+        if config.fusion.modality_dropout > 0
+        else None
+    )
+    weights_out = keras.layers.Activation("linear", dtype="float32", name="fusion_weights")
+
+    # === Functional Model ===
+    modality_inputs = {m.name: _input_for(m) for m in config.modalities}
+    inputs = {}
+    for m in config.modalities:
+        value = modality_inputs[m.name]
+        inputs.update(value if isinstance(value, dict) else {m.name: value})
+    features = [encoders[name](modality_inputs[name]) for name in names]
+
+    presence = None
+    if config.presence_inputs:
+        present = {f"{n}_present": keras.Input((), dtype="float32", name=f"{n}_present") for n in names}
+        inputs.update(present)
+        presence = PresenceMask(len(names), name="presence")(list(present.values()))
+    if modality_dropout is not None:
+        if presence is None:
+            presence = PresenceMask(len(names), from_inputs=False, name="presence")(features[0])
+        presence = modality_dropout(presence)
+    fused, weights = fusion(features, presence=presence)
+    outputs = build_head(config.head, fused, late_prediction=isinstance(fusion, fusion_layers.LateFusion))
+    outputs["fusion_weights"] = weights_out(weights)
+
+    # === Config ===
+    return FusionModel(inputs=inputs, outputs=outputs, name=config.name)
