@@ -17,13 +17,21 @@ import tensorflow as tf
 from mmfusion_tf._keras import keras
 
 
+@keras.saving.register_keras_serializable(package="mmfusion_tf")
+class PerImageStandardization(keras.layers.Layer):
+    """Zero mean, unit variance per image (`tf.image.per_image_standardization`)."""
+
+    def call(self, images):
+        return tf.image.per_image_standardization(images)
+
+
 def small_image_backbone(image_size=32, output_dim=64, width=16, name="small_image_backbone"):
     """Feature-vector CNN: `[batch, s, s, 3]` float in [0, 1] -> `[batch, output_dim]`."""
     images = keras.Input((image_size, image_size, 3), name="images")
-    x = images
-    for i, filters in enumerate((width, width * 2, width * 4)):
+    x = PerImageStandardization(name="standardize")(images)
+    for i, filters in enumerate((width, width * 2, width * 4, width * 4)):
         x = keras.layers.Conv2D(filters, 3, strides=2 if i else 1, padding="same", use_bias=False)(x)
-        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.BatchNormalization(momentum=0.9)(x)
         x = keras.layers.ReLU()(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     features = keras.layers.Dense(output_dim, activation="relu", name="feature_vector")(x)
