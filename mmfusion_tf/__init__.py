@@ -13,6 +13,10 @@ Example:
 
 __version__ = "0.1.0"
 
+import os  # noqa: E402
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: hide CUDA probing noise
+
 from mmfusion_tf import fusion  # noqa: E402
 from mmfusion_tf.backbones import (  # noqa: E402
     AudioEncoder,

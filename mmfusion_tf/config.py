@@ -183,7 +183,10 @@ class FusionConfig:
     def validate(self, where="fusion"):
         from mmfusion_tf import fusion
 
-        layer_cls = fusion.get(self.method)  # raises with the allowed names
+        try:
+            layer_cls = fusion.get(self.method)
+        except ValueError as error:
+            raise ValueError(f"{where}.method={self.method!r} is not allowed. Allowed values: {fusion.available()}") from error
         if int(self.projection_dim) <= 0:
             raise ValueError(f"{where}.projection_dim must be positive. Received: projection_dim={self.projection_dim}")
         if not 0.0 <= float(self.modality_dropout) < 1.0:
