@@ -127,13 +127,14 @@ def run_demo(output_dir="mmfusion_demo", report_path=None, fusion="weighted_sum"
         verbose: 0 silent, 1 progress lines, 2 also Keras progress bars.
     """
     if quick:
-        num_examples, frozen_epochs, fine_tune_epochs = min(num_examples, 1200), min(frozen_epochs, 5), min(fine_tune_epochs, 1)
+        # Shorter target-task training only; the backbones are pretrained as usual (and cached).
+        num_examples, frozen_epochs, fine_tune_epochs = min(num_examples, 1600), min(frozen_epochs, 6), min(fine_tune_epochs, 1)
     say = print if verbose else (lambda *a, **k: None)
     started = time.time()
     os.makedirs(output_dir, exist_ok=True)
 
     say("[1/4] Preparing local stand-in backbones (TF-Hub format, pretrained on source tasks) ...")
-    handles = prepare_demo_backbones(cache_dir, epochs=2 if quick else 4, num_examples=1200 if quick else 2000, seed=seed, verbose=max(verbose - 1, 0))
+    handles = prepare_demo_backbones(cache_dir, seed=seed, verbose=max(verbose - 1, 0))
     for key, card in handles["cards"].items():
         say(f"      {key:<13} stand-in for {card['stands_in_for']}; source task: {card['source_task']} "
             f"(val acc {card['source_task_val_accuracy']:.2f})")

@@ -1,0 +1,55 @@
+"""`mmfusion demo` end to end (quick settings): the command users run first."""
+
+import json
+import os
+
+import pytest
+
+from mmfusion_tf import cli
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    report_path = str(root / "r.json")
+    status = cli.main([
+        "demo", "--quick", "--verbose", "0", "--output-dir", str(root / "out"),
+        "--cache-dir", str(root / "hub"), "--report", report_path,
+    ])
+    with open(report_path) as f:
+        return status, json.load(f), root
+
+
+def test_demo_report_has_the_documented_keys(demo_run):
+    status, report, root = demo_run
+    assert status == 0
+    assert set(report["unimodal"]) == {"image", "audio", "text"}
+    for result in report["unimodal"].values():
+        assert 0.0 <= result["accuracy"] <= 1.0 and 0.0 <= result["macro_f1"] <= 1.0
+    assert report["fused"]["fusion"] == "weighted_sum"
+    assert set(report["fused"]["mean_fusion_weights"]) == {"image", "audio", "text"}
+    assert sum(report["fused"]["mean_fusion_weights"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert os.path.exists(report["artifacts"]["model"]) and os.path.exists(report["artifacts"]["config"])
+    assert os.path.exists(str(root / "out" / "report.json"))
+
+
+def test_demo_fusion_beats_every_single_modality(demo_run):
+    _, report, _ = demo_run
+    best_single = max(r["accuracy"] for r in report["unimodal"].values())
+    # Each modality carries one of the label's three bits: alone <= ~0.27.
+    assert best_single < 0.35
+    assert report["fused"]["accuracy"] > best_single + 0.4
+
+
+def test_demo_backbones_are_labelled_stand_ins_in_tf_hub_format(demo_run):
+    _, report, root = demo_run
+    for card in report["backbones"].values():
+        assert "stand-in" in card["what"] and card["stands_in_for"]
+    for module in ("image_feature_vector", "audio_frame_embeddings", "text_encoder", "text_preprocessor"):
+        assert os.path.exists(str(root / "hub" / module / "saved_model.pb"))
+    assert report["backbones"]["audio"]["source_task_val_accuracy"] > 0.9
+
+
+def test_cli_without_verb_prints_help(capsys):
+    assert cli.main([]) == 2
+    assert "demo" in capsys.readouterr().out
