@@ -34,10 +34,7 @@ class TensorFusion(BaseFusion):
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
-        inputs: List of M tensors of shape `(batch, d_m)`.
-        presence: Optional float tensor `(batch, M)`, 1 = present,
-            0 = missing. `None` means all present.
-        training: Python bool, whether the call is in training mode.
+        `inputs`, `presence`, `training` as in `BaseFusion`.
 
     Returns:
         `(fused, weights)`: `fused` of shape `(batch, output_dim)`;
