@@ -1,0 +1,222 @@
+import csv
+import json
+import os
+import wave
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import mmfusion_tf as mmf
+from mmfusion_tf.data import ErrorReport, make_dataset, write_tfrecords
+from tests import hub_modules as hm
+
+N = 12
+RATE_ON_DISK = 8000
+LABELS = ["zero", "one", "two"]
+
+
+def _write_wav(path, samples, rate=RATE_ON_DISK):
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A manifest of PNG + WAV files with text, tabular columns and labels."""
+    root = tmp_path_factory.mktemp("manifest")
+    os.makedirs(root / "img")
+    os.makedirs(root / "wav")
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(N):
+        image = rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)
+        tf.io.write_file(str(root / "img" / f"{i}.png"), tf.io.encode_png(image))
+        _write_wav(str(root / "wav" / f"{i}.wav"), 0.5 * np.sin(np.arange(800) * (i + 1) * 0.05))
+        rows.append({"image": f"img/{i}.png", "audio": f"wav/{i}.wav", "text": f"the red car {i}",
+                     "beds": str(i % 3) if i != 4 else "", "city": "ab"[i % 2], "label": LABELS[i % 3]})
+    rows[5]["image"] = ""  # a row without its image: missing modality, not an error
+    with open(root / "data.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(root / "data.jsonl", "w") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+    return root
+
+
+def _config(hub_dir, presence=True):
+    return mmf.ModelConfig(
+        modalities=[
+            mmf.ImageModality(name="image", handle=hub_dir["image"], image_size=[hm.IMAGE_SIZE] * 2, input_shape=[hm.IMAGE_SIZE, hm.IMAGE_SIZE, 3]),
+            mmf.AudioModality(name="audio", handle=hub_dir["audio"], sample_rate=16000, num_samples=1600),
+            mmf.TextModality(name="text", handle=hub_dir["string_embedding"]),
+            mmf.TabularModality(name="table", numeric_features=["beds"], categorical_features={"city": ["a", "b"]}, numeric_stats={"beds": [1.0, 1.0]}),
+        ],
+        fusion=mmf.FusionConfig(method="concat", projection_dim=4),
+        head=mmf.HeadConfig(task="multiclass", labels=LABELS, hidden_units=[]),
+        presence_inputs=presence,
+    )
+
+
+def _all(ds):
+    features, labels = {}, []
+    for x, y in ds:
+        for k, v in x.items():
+            features.setdefault(k, []).append(v.numpy())
+        labels.append(y.numpy())
+    return {k: np.concatenate(v) for k, v in features.items()}, np.concatenate(labels)
+
+
+def test_feature_keys_and_specs_equal_the_model_inputs(files, hub_dir):
+    config = _config(hub_dir)
+    model = mmf.build_model(config)
+    ds = make_dataset(str(files / "data.csv"), config, batch_size=4)
+    feature_spec, label_spec = ds.element_spec
+    assert sorted(feature_spec) == sorted(model.input)
+    for name, tensor in model.input.items():
+        assert feature_spec[name].dtype == tensor.dtype, name
+        assert feature_spec[name].shape[1:] == tuple(tensor.shape[1:]), name
+    assert label_spec.dtype == tf.int32
+    model.compile("adam", mmf.default_loss(config.head))
+    assert np.isfinite(model.fit(ds, epochs=1, verbose=0).history["loss"][0])
+
+
+def test_decoding_resampling_labels_and_missing_values(files, hub_dir):
+    x, y = _all(make_dataset(str(files / "data.csv"), _config(hub_dir), batch_size=5))
+    assert y.tolist() == [i % 3 for i in range(N)]
+    assert x["image"].dtype == np.uint8 and x["image"].shape == (N, hm.IMAGE_SIZE, hm.IMAGE_SIZE, 3)
+    # 800 samples at 8 kHz -> 1600 at 16 kHz, the model's rate
+    assert x["audio"].shape == (N, 1600) and np.abs(x["audio"][0]).max() > 0.3
+    assert x["text"][3] == b"the red car 3"
+    assert np.isnan(x["beds"][4]) and x["beds"][5] == 2.0
+    assert x["city"][1] == b"b"
+    # row 6 had no image: zeros and image_present = 0; every other modality present
+    assert (x["image"][5] == 0).all() and x["image_present"][5] == 0.0
+    assert x["image_present"].sum() == N - 1 and (x["audio_present"] == 1).all()
+
+
+def test_csv_jsonl_dict_and_tfrecord_sources_agree(files, hub_dir, tmp_path):
+    config = _config(hub_dir)
+    reference = _all(make_dataset(str(files / "data.csv"), config, batch_size=4))
+    from_jsonl = _all(make_dataset(str(files / "data.jsonl"), config, batch_size=4))
+    shards = write_tfrecords(str(files / "data.csv"), config, str(tmp_path / "rec" / "train"), num_shards=3)
+    assert len(shards) == 3 and all(os.path.getsize(p) > 0 for p in shards)
+    from_records = _all(make_dataset(str(tmp_path / "rec" / "train-*.tfrecord"), config, batch_size=4))
+    # Round-robin shards change the order: align every source on the (unique) text.
+    def aligned(result):
+        order = np.argsort(result[0]["text"])
+        return {k: v[order] for k, v in result[0].items()}, result[1][order]
+
+    reference = aligned(reference)
+    for other in (aligned(from_jsonl), aligned(from_records)):
+        np.testing.assert_array_equal(other[1], reference[1])
+        for key, value in reference[0].items():
+            if value.dtype.kind == "f":
+                np.testing.assert_allclose(other[0][key], value, atol=1e-6)
+            else:
+                np.testing.assert_array_equal(other[0][key], value)
+
+
+def test_in_memory_arrays(hub_dir):
+    config = _config(hub_dir, presence=False)
+    rng = np.random.default_rng(1)
+    data = {"image": rng.integers(0, 256, (6, hm.IMAGE_SIZE, hm.IMAGE_SIZE, 3), dtype=np.uint8),
+            "audio": rng.normal(size=(6, 1000)).astype("float32"), "text": np.array(["a"] * 6, dtype=object),
+            "beds": np.arange(6.0), "city": np.array(["a", "b"] * 3, dtype=object), "label": np.array([0, 1, 2] * 2)}
+    x, y = _all(make_dataset(data, config, batch_size=4))
+    np.testing.assert_array_equal(x["image"], data["image"])
+    np.testing.assert_allclose(x["audio"][:, :1000], data["audio"])  # padded to 1600
+    assert (x["audio"][:, 1000:] == 0).all() and "image_present" not in x
+
+
+def _manifest_copy(files, tmp_path, name, mutate):
+    """A copy of the test manifest in another folder (absolute paths), edited by `mutate(rows)`."""
+    with open(files / "data.csv") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        for column in ("image", "audio"):
+            row[column] = str(files / row[column]) if row[column] else ""
+    mutate(rows)
+    path = tmp_path / name
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return str(path)
+
+
+def _break(tmp_path, corrupt_row=None, missing_row=None):
+    bad = tmp_path / "corrupt.png"
+    bad.write_bytes(b"\x89PNG not really a png")
+
+    def mutate(rows):
+        if corrupt_row is not None:
+            rows[corrupt_row]["image"] = str(bad)
+        if missing_row is not None:
+            rows[missing_row]["audio"] = str(tmp_path / "nowhere.wav")
+
+    return mutate, str(bad)
+
+
+def test_missing_file_error_names_file_and_row(files, hub_dir, tmp_path):
+    mutate, _ = _break(tmp_path, missing_row=7)
+    manifest = _manifest_copy(files, tmp_path, "broken.csv", mutate)
+    with pytest.raises(FileNotFoundError, match=r"broken.csv row 8: audio file not found: .*nowhere.wav"):
+        make_dataset(manifest, _config(hub_dir))
+
+
+def test_corrupt_file_error_names_file_and_row(files, hub_dir, tmp_path):
+    mutate, bad = _break(tmp_path, corrupt_row=2)
+    ds = make_dataset(_manifest_copy(files, tmp_path, "broken.csv", mutate), _config(hub_dir), batch_size=4)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=rf"could not read or decode image {bad} \(.*broken.csv row 3\)"):
+        _all(ds)
+
+
+def test_skip_mode_counts_and_reports_every_pass(files, hub_dir, tmp_path, capfd):
+    mutate, _ = _break(tmp_path, corrupt_row=2, missing_row=7)
+    report = ErrorReport()
+    ds = make_dataset(_manifest_copy(files, tmp_path, "broken.csv", mutate), _config(hub_dir), batch_size=4, on_error="skip", report=report)
+    for _ in range(2):  # two passes, like two epochs
+        x, y = _all(ds)
+        assert len(y) == N - 2
+        assert int(report.last_pass.numpy()) == 2
+    err = capfd.readouterr().err
+    assert "skipping" in err and "nowhere.wav" in err and "corrupt.png" in err
+    assert err.count("skipped 2 row(s)") == 2
+
+
+def test_label_outside_declared_classes(files, hub_dir, tmp_path):
+    manifest = _manifest_copy(files, tmp_path, "labels.csv", lambda rows: rows[3].update(label="seven"))
+    with pytest.raises(ValueError, match=r"labels.csv row 4: label 'seven' is not a declared class. Allowed: \['zero', 'one', 'two'\]"):
+        make_dataset(manifest, _config(hub_dir))
+
+
+def test_missing_column_is_named(files, hub_dir):
+    config = _config(hub_dir)
+    with pytest.raises(KeyError, match=r"column\(s\) \['price'\] missing"):
+        make_dataset(str(files / "data.csv"), config, columns={"beds": "price"})
+
+
+def test_augmentation_only_in_training_and_shuffle_is_seeded(files, hub_dir):
+    config = _config(hub_dir)
+    evaluation = [_all(make_dataset(str(files / "data.csv"), config, batch_size=4))[0]["image"] for _ in range(2)]
+    np.testing.assert_array_equal(*evaluation)  # no randomness at evaluation
+    no_aug = make_dataset(str(files / "data.csv"), config, batch_size=N, augment=True)  # augment ignored unless training
+    np.testing.assert_array_equal(_all(no_aug)[0]["image"], evaluation[0])
+    train = [_all(make_dataset(str(files / "data.csv"), config, batch_size=4, training=True, seed=3))[1] for _ in range(2)]
+    np.testing.assert_array_equal(*train)  # same seed, same order
+    assert sorted(train[0].tolist()) == sorted(_all(make_dataset(str(files / "data.csv"), config))[1].tolist())
+    augmented = _all(make_dataset(str(files / "data.csv"), config, batch_size=N, training=True, shuffle=False))[0]["image"]
+    assert not np.array_equal(augmented, evaluation[0])
+
+
+def test_memory_cache_gives_identical_passes(files, hub_dir):
+    ds = make_dataset(str(files / "data.csv"), _config(hub_dir), batch_size=4, cache="memory")
+    first, second = _all(ds), _all(ds)
+    np.testing.assert_array_equal(first[0]["image"], second[0]["image"])
+    np.testing.assert_array_equal(first[1], second[1])
