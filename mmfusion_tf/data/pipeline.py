@@ -1,26 +1,35 @@
 """`make_dataset`: files or arrays -> a batched `tf.data.Dataset` of `(features, label)`.
 
-Stages (each dict-in/dict-out): checked source rows -> per-row decode with
-AUTOTUNE parallelism, where each file is decoded inside its own error
-guard so a bad file is *named* (file, source, row) instead of failing
-anonymously -> optional cache -> error report -> shuffle -> augmentation
-(training only) -> batch -> prefetch. Feature keys equal the model's input
-names, including `<modality>_present` when the model has presence inputs.
+Stages (each dict-in/dict-out): checked source rows (Python: columns,
+file existence, labels) -> row lookup in a seeded, stateless shuffle order
+-> parallel decode (AUTOTUNE) with `ignore_errors` -> optional cache ->
+error check -> shuffle -> augmentation (training only) -> batch -> batched
+audio resampling -> prefetch.
+
+How a bad file is named without slowing the fast path: every element
+carries its position in the pass, and rows are looked up through
+`tf.random.experimental.index_shuffle(position, seed, n)` (a bijection), so
+when the decode of an element fails and `ignore_errors` drops it, the
+sequential check stage sees a gap in positions and maps it back to the
+source row and its files: `on_error="raise"` fails right there, naming
+them; `on_error="skip"` prints them, counts them, and reports the count at
+the end of every pass. Feature keys equal the model's input names.
 """
 
 import glob
 import os
 import sys
 
+import numpy as np
 import tensorflow as tf
 
 from mmfusion_tf.data import decoders
 from mmfusion_tf.data.augment import augment_image
 from mmfusion_tf.data.schema import DEFAULT_MAX_AUDIO_SECONDS, fields_for, label_spec
-from mmfusion_tf.data.sources import from_source
+from mmfusion_tf.data.sources import common_sample_rate, from_source
 
 TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".tfrec")
-_META = ("__ok__", "__row__", "__bad__", "__sentinel__")
+_META = ("__pos__", "__sentinel__")
 
 
 class ErrorReport:
@@ -38,14 +47,15 @@ class ErrorReport:
     def __init__(self):
         self.running = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped_running")
         self.last_pass = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped_last_pass")
+        self.previous = tf.Variable(-1, dtype=tf.int64, trainable=False, name="previous_position")
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="pass_number")
         self.checked_before = 0  # rows dropped in Python (missing files) before any pass
 
 
 def _is_tfrecord_source(source):
-    if isinstance(source, (list, tuple)) and source and all(isinstance(s, (str, os.PathLike)) for s in source):
-        return all(os.fspath(s).endswith(TFRECORD_SUFFIXES) for s in source)
-    return isinstance(source, (str, os.PathLike)) and os.fspath(source).endswith(TFRECORD_SUFFIXES) or (
-        isinstance(source, str) and any(ch in source for ch in "*?[") and source.rstrip("*").endswith(TFRECORD_SUFFIXES + (".",))
+    items = source if isinstance(source, (list, tuple)) else [source]
+    return bool(items) and all(
+        isinstance(s, (str, os.PathLike)) and os.fspath(s).rstrip("*?").endswith(TFRECORD_SUFFIXES) for s in items
     )
 
 
@@ -57,31 +67,27 @@ def _tfrecord_files(source):
     return files
 
 
-def _zeros(field):
-    if field.kind == "image":
-        return tf.zeros([*field.image_size, field.channels], tf.uint8)
-    if field.kind == "audio":
-        return tf.zeros([field.num_samples], tf.float32)
-    raise ValueError(field.kind)
+# === Decoding =================================================================
 
 
-def _decode_file(field, kind):
-    """Function: source value (path / bytes / array) -> decoded tensor of fixed shape."""
+def _decode_wav(contents):
+    """16-bit PCM through the native op; everything else through the full parser."""
+    header = tf.strings.substr(contents, 0, 36)
+    fields = tf.io.decode_raw(tf.strings.substr(header, 20, 16), tf.uint16)
+    is_pcm16 = tf.logical_and(
+        tf.logical_and(tf.equal(tf.strings.length(header), 36), tf.equal(tf.strings.substr(header, 12, 4), "fmt ")),
+        tf.logical_and(tf.equal(fields[0], 1), tf.equal(fields[7], 16)),
+    )
 
-    def decode(value):
-        if kind == "array":
-            if field.kind == "image":
-                image = tf.cast(value, tf.uint8) if value.dtype != tf.uint8 else value
-                if image.shape.rank == 2:
-                    image = image[..., None]
-                return _fit_image(image, field)
-            return decoders.fit_length(tf.cast(value, tf.float32), field.num_samples)
-        contents = tf.io.read_file(value) if kind == "path" else value
-        if field.kind == "image":
-            return _fit_image(decoders.decode_image(contents, channels=field.channels), field)
-        return decoders.load_audio(contents, field.sample_rate, field.num_samples)
+    def native():
+        audio, rate = tf.audio.decode_wav(contents)
+        return tf.reduce_mean(audio, axis=-1), tf.cast(rate, tf.int32)
 
-    return decode
+    def general():
+        audio, rate = decoders.decode_wav(contents)
+        return audio, tf.cast(rate, tf.int32)
+
+    return tf.cond(is_pcm16, native, general)
 
 
 def _fit_image(image, field):
@@ -89,109 +95,143 @@ def _fit_image(image, field):
         image = tf.image.grayscale_to_rgb(image) if image.shape[-1] == 1 else image[..., : field.channels]
     height, width = field.image_size
     resized = tf.cond(
-        tf.reduce_all(tf.shape(image)[:2] == [height, width]),
+        tf.reduce_all(tf.equal(tf.shape(image)[:2], [height, width])),
         lambda: image,
         lambda: tf.cast(tf.clip_by_value(tf.round(tf.image.resize(image, [height, width])), 0, 255), tf.uint8),
     )
     return tf.ensure_shape(resized, [height, width, field.channels])
 
 
-def _is_empty(value, kind):
-    if kind == "array":
-        return tf.constant(False)
-    return tf.equal(tf.strings.length(value), 0)
+def _source_length(field, source_rate):
+    """Samples kept at the source rate so that resampling yields `num_samples`."""
+    return int(round(field.num_samples * source_rate / field.sample_rate))
 
 
-def _guarded(fn, value, fallback):
-    """`(fn(value), True)`, or `(fallback, False)` if `fn` raises: one element."""
-    one = tf.data.Dataset.from_tensors(value)
-    attempt = one.map(lambda v: (fn(v), tf.constant(True))).ignore_errors()
-    return attempt.concatenate(one.map(lambda v: (fallback, tf.constant(False)))).take(1)
+def _file_decoder(field, kind, source_rate):
+    """Source value (path / bytes / array) -> fixed-shape tensor; may raise on bad data.
+
+    Audio with a known common `source_rate` is only cropped/padded here and
+    resampled per batch later; otherwise it is resampled per example.
+    """
+
+    def decode(value):
+        if kind == "array":
+            if field.kind == "image":
+                image = value if value.dtype == tf.uint8 else tf.cast(value, tf.uint8)
+                return _fit_image(image[..., None] if image.shape.rank == 2 else image, field)
+            return decoders.fit_length(tf.cast(value, tf.float32), field.num_samples)
+        contents = tf.io.read_file(value) if kind == "path" else value
+        if field.kind == "image":
+            return _fit_image(decoders.decode_image(contents, channels=field.channels), field)
+        audio, rate = _decode_wav(contents)
+        if source_rate:
+            message = f"all {field.column!r} files were expected at {source_rate} Hz"
+            with tf.control_dependencies([tf.debugging.assert_equal(rate, source_rate, message=message)]):
+                return decoders.fit_length(audio, _source_length(field, source_rate))
+        return decoders.fit_length(decoders.resample(audio, rate, field.sample_rate), field.num_samples)
+
+    def zeros():
+        if field.kind == "image":
+            return tf.zeros([*field.image_size, field.channels], tf.uint8)
+        length = _source_length(field, source_rate) if source_rate and kind != "array" else field.num_samples
+        return tf.zeros([length], tf.float32)
+
+    def decode_or_missing(value):
+        if kind == "array":
+            return decode(value)
+        return tf.cond(tf.equal(tf.strings.length(value), 0), zeros, lambda: decode(value))
+
+    return decode_or_missing
 
 
-def _row_decoder(fields, kinds, label_column, presence, modalities):
-    file_fields = [f for f in fields if f.kind in ("image", "audio")]
-
-    def decode_row(row):
-        parts = []
-        for f in file_fields:
-            kind = kinds[f.column]
-            empty = _is_empty(row[f.column], kind)
-            decode = _decode_file(f, kind)
-            fallback = _zeros(f)
-            parts.append(
-                _guarded(lambda v, d=decode, e=empty, z=fallback: tf.cond(e, lambda: z, lambda: d(v)), row[f.column], fallback)
-            )
-        base = tf.data.Dataset.from_tensors(row)
-        return tf.data.Dataset.zip((base, *parts)).map(lambda r, *decoded: assemble(r, decoded))
-
-    def assemble(row, decoded):
-        example, missing, ok, bad = {}, {m: [] for m in modalities}, [tf.constant(True)], []
-        for f, (value, fine) in zip(file_fields, decoded):
-            example[f.name] = value
-            kind = kinds[f.column]
-            missing[f.modality].append(_is_empty(row[f.column], kind))
-            ok.append(fine)
-            where = row[f.column] if kind == "path" else tf.constant(f"<{kind} in column {f.column}>")
-            bad.append(tf.where(fine, "", tf.strings.join([f"{f.kind} ", where])))
+def _example_decoder(fields, kinds, source_rates, label_column, presence, modalities):
+    def decode(row):
+        example, missing = {}, {m: [] for m in modalities}
         for f in fields:
-            if f.kind in ("text", "categorical"):
-                example[f.name] = row[f.column]
-                missing[f.modality].append(tf.equal(tf.strings.length(row[f.column]), 0))
+            value = row[f.column]
+            if f.kind in ("image", "audio"):
+                kind = kinds[f.column]
+                example[f.name] = _file_decoder(f, kind, source_rates.get(f.column))(value)
+                empty = tf.constant(False) if kind == "array" else tf.equal(tf.strings.length(value), 0)
             elif f.kind == "numeric":
-                example[f.name] = row[f.column]
-                missing[f.modality].append(tf.math.is_nan(row[f.column]))
+                example[f.name] = value
+                empty = tf.math.is_nan(value)
+            else:
+                example[f.name] = value
+                empty = tf.equal(tf.strings.length(value), 0)
+            missing[f.modality].append(empty)
         if presence:
             for m in modalities:
                 example[f"{m}_present"] = 1.0 - tf.cast(tf.reduce_all(tf.stack(missing[m])), tf.float32)
-        example["__ok__"] = tf.reduce_all(tf.stack(ok))
-        example["__row__"] = row["__row__"]
-        example["__bad__"] = tf.strings.reduce_join(tf.stack(bad + [tf.constant("")]), separator="")
+        example["__pos__"] = row["__pos__"]
         example["__sentinel__"] = tf.constant(False)
         if label_column is not None:
             example["__label__"] = row[label_column]
         return example
 
-    return decode_row
+    return decode
 
 
-def _sentinel_like(spec):
+# === Error check ==============================================================
+
+
+def _sentinel_like(spec, position):
     def zero(s):
         shape = [d if d is not None else 0 for d in s.shape]
         return tf.zeros(shape, s.dtype) if s.dtype != tf.string else tf.fill(shape, "")
 
     element = tf.nest.map_structure(zero, spec)
+    element["__pos__"] = tf.constant(position, tf.int64)
     element["__sentinel__"] = tf.constant(True)
     return tf.data.Dataset.from_tensors(element)
 
 
-def _reporter(on_error, origin, report):
-    def check(example):
-        ok = tf.logical_or(example["__ok__"], example["__sentinel__"])
-        where = tf.strings.join([example["__bad__"], f" ({origin} row ", tf.strings.as_string(example["__row__"]), ")"])
-        if on_error == "raise":
-            message = tf.strings.join(["mmfusion_tf.data: could not read or decode ", where, ". Pass on_error='skip' to skip such rows."])
-            with tf.control_dependencies([tf.debugging.Assert(ok, [message], summarize=1)]):
-                return tf.nest.map_structure(tf.identity, example)
+def _checker(on_error, origin, report, describe_position):
+    """Sequential stage: turns gaps in positions into named errors or counted skips."""
 
-        def skip_one():
-            tf.print("mmfusion_tf.data: skipping unreadable", where, output_stream=sys.stderr)
-            return report.running.assign_add(1)
+    def check(example):
+        position = example["__pos__"]
+        first_missing = report.previous + 1
+        gap = position - first_missing
+
+        def fail():
+            message = tf.strings.join(
+                ["mmfusion_tf.data: could not read or decode ", describe_position(first_missing),
+                 ". Pass on_error='skip' to skip such rows."]
+            )
+            tf.debugging.Assert(False, [message], summarize=1)
+            return tf.constant(0, tf.int64)
+
+        def skip():
+            def name_one(p):
+                tf.print("mmfusion_tf.data: skipping unreadable", describe_position(p), output_stream=sys.stderr)
+                return p
+
+            tf.map_fn(name_one, tf.range(first_missing, position), fn_output_signature=tf.int64)
+            return report.running.assign_add(gap)
+
+        handled = tf.cond(gap > 0, fail if on_error == "raise" else skip, lambda: tf.constant(0, tf.int64))
 
         def end_of_pass():
             total = report.running + report.checked_before
-            tf.print("mmfusion_tf.data: end of pass over", origin, "- skipped", total,
-                     "row(s) with missing or unreadable files (on_error='skip')", output_stream=sys.stderr)
-            with tf.control_dependencies([report.last_pass.assign(total)]):
-                return report.running.assign(0)
+            if on_error == "skip":
+                tf.print("mmfusion_tf.data: end of pass over", origin, "- skipped", total,
+                         "row(s) with missing or unreadable files (on_error='skip')", output_stream=sys.stderr)
+            with tf.control_dependencies([report.last_pass.assign(total), report.epoch.assign_add(1)]):
+                with tf.control_dependencies([report.running.assign(0), report.previous.assign(-1)]):
+                    return tf.constant(True)
 
-        counted = tf.cond(tf.logical_not(ok), skip_one, lambda: report.running.read_value())
-        with tf.control_dependencies([counted]):
-            done = tf.cond(example["__sentinel__"], end_of_pass, lambda: report.running.read_value())
+        with tf.control_dependencies([handled]):
+            moved = report.previous.assign(position)
+        with tf.control_dependencies([moved]):
+            done = tf.cond(example["__sentinel__"], end_of_pass, lambda: tf.constant(True))
         with tf.control_dependencies([done]):
             return tf.nest.map_structure(tf.identity, example)
 
     return check
+
+
+# === Public API ===============================================================
 
 
 def make_dataset(
@@ -224,14 +264,16 @@ def make_dataset(
         columns: optional `{model input: source column}` renames.
         batch_size: int.
         training: bool; turns on shuffling and augmentation by default.
-        shuffle: bool, default `training`.
+        shuffle: bool, default `training` (seeded, reshuffled every pass).
         augment: bool, image augmentation (random crop/flip/brightness);
             default `training`. Never applied when `training=False`.
         seed: int, seeds shuffling and augmentation.
         cache: None, "memory" or a file path prefix: cache decoded examples.
-        deterministic: bool, keep element order under parallel decoding.
+        deterministic: bool; False lets the augmentation stage reorder
+            elements for speed (decoding always keeps order, which the error
+            check relies on).
         on_error: "raise" (default; the error names the file and row) or
-            "skip" (the row is skipped, named on stderr, and the count is
+            "skip" (the row is skipped and named on stderr, and the count is
             printed at the end of every pass and kept in `report`).
         missing_numeric: "nan" (default, the model flags it), "zero" or "error".
         max_audio_seconds: audio length for modalities without `num_samples`.
@@ -258,35 +300,69 @@ def make_dataset(
     fields = fields_for(config, columns, max_audio_seconds)
     spec = label_spec(config, label) if label is not None else None
     modalities = config.modality_names
+    file_columns = [f.column for f in fields if f.kind in ("image", "audio")]
+    shuffle_rows = shuffle and not cache
 
     if _is_tfrecord_source(source):
         from mmfusion_tf.data.tfrecord import read_rows
 
         files = _tfrecord_files(source)
-        rows, kinds = read_rows(files, fields, spec)
-        origin, num_rows = os.path.commonpath(files) if len(files) > 1 else files[0], None
+        parsed, kinds = read_rows(files, fields, spec)
+        num_rows = sum(1 for _ in tf.data.TFRecordDataset(files))
+        origin = files[0] if len(files) == 1 else f"{len(files)} TFRecord files ({os.path.dirname(files[0])})"
+        rows = parsed.enumerate().map(lambda p, row: {**row, "__pos__": p})
+        source_rates = {}
+        shuffle_rows = False  # records stream in file order; shuffled after decoding
+
+        def describe_position(p):
+            return tf.strings.join([f"TFRecord record #", tf.strings.as_string(p), f" of {origin}"])
     else:
         raw = from_source(source, fields, spec, on_error=on_error, missing_numeric=missing_numeric)
         report.checked_before = len(raw.skipped)
-        data = dict(raw.columns)
-        data["__row__"] = raw.rows
-        rows, kinds, origin, num_rows = tf.data.Dataset.from_tensor_slices(data), raw.kinds, raw.origin, len(raw)
+        num_rows, kinds, origin = len(raw), raw.kinds, raw.origin
         if num_rows == 0:
             raise ValueError(f"{origin}: no rows left to read (all {len(raw.skipped)} skipped).")
+        source_rates = {
+            f.column: common_sample_rate(raw.columns[f.column])
+            for f in fields
+            if f.kind == "audio" and kinds[f.column] == "path"
+        }
+        table = {k: tf.constant(v) for k, v in raw.columns.items()}
+        table["__row__"] = tf.constant(raw.rows, tf.int64)
+        last = num_rows - 1
 
-    if shuffle and not cache and num_rows:
-        rows = rows.shuffle(num_rows, seed=seed, reshuffle_each_iteration=True)
-    decode_row = _row_decoder(fields, kinds, spec.column if spec else None, config.presence_inputs, modalities)
-    ds = rows.interleave(decode_row, cycle_length=16, block_length=1, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+        def row_index(p):
+            if not shuffle_rows:
+                return p
+            return tf.random.experimental.index_shuffle(p, tf.stack([tf.constant(seed, tf.int64), report.epoch]), last)
+
+        def lookup(p):
+            i = row_index(p)
+            row = {k: tf.gather(v, i) for k, v in table.items()}
+            row["__pos__"] = p
+            return row
+
+        def describe_position(p):
+            i = row_index(p)
+            parts = [f"{origin} row ", tf.strings.as_string(tf.gather(table["__row__"], i))]
+            for column in file_columns:
+                if kinds[column] == "path":
+                    parts += [f" ({column}: ", tf.gather(table[column], i), ")"]
+            return tf.strings.join(parts)
+
+        rows = tf.data.Dataset.range(num_rows).map(lookup)
+
+    decode = _example_decoder(fields, kinds, source_rates, spec.column if spec else None, config.presence_inputs, modalities)
+    ds = rows.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).ignore_errors()
     if cache == "memory":
         ds = ds.cache()
     elif cache:
         ds = ds.cache(cache)
-    ds = ds.concatenate(_sentinel_like(ds.element_spec))
-    ds = ds.map(_reporter(on_error, origin, report))
-    ds = ds.filter(lambda e: tf.logical_and(e["__ok__"], tf.logical_not(e["__sentinel__"])))
-    if shuffle and (cache or not num_rows):
-        ds = ds.shuffle(min(num_rows or 10_000, 10_000), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.concatenate(_sentinel_like(ds.element_spec, num_rows))
+    ds = ds.map(_checker(on_error, origin, report, describe_position))
+    ds = ds.filter(lambda e: tf.logical_not(e["__sentinel__"]))
+    if shuffle and not shuffle_rows:
+        ds = ds.shuffle(min(num_rows, 10_000), seed=seed, reshuffle_each_iteration=True)
 
     image_fields = [f.name for f in fields if f.kind == "image"]
 
@@ -303,6 +379,51 @@ def make_dataset(
     ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     if batch_size is not None:
         ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+        batched_audio = [(f.name, source_rates[f.column], f) for f in fields if source_rates.get(f.column)]
+        if batched_audio:
+            ds = ds.map(_batch_resampler(batched_audio, label is not None), num_parallel_calls=tf.data.AUTOTUNE)
+    elif any(source_rates.values()):
+        raise ValueError("`batch_size=None` needs per-example audio resampling; pass a batch size.")
     options = tf.data.Options()
     options.deterministic = deterministic
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _batch_resampler(audio_fields, labelled):
+    """Resamples `[batch, samples]` audio at a common source rate in one FFT."""
+
+    def resample(*element):
+        features = dict(element[0])
+        for name, source_rate, field in audio_fields:
+            features[name] = resample_batch(features[name], source_rate, field.sample_rate, field.num_samples)
+        return (features, element[1]) if labelled else features
+
+    return resample
+
+
+def resample_batch(waveforms, rate_in, rate_out, num_samples):
+    """FFT resampling of `[batch, samples]` waveforms sharing `rate_in` to exactly `num_samples`.
+
+    The batched twin of `decoders.resample` (same scipy-style Nyquist-bin
+    handling), used when every file of a column has the same sample rate:
+    one FFT per batch instead of one per example.
+
+    Example:
+
+    >>> resample_batch(tf.zeros([2, 8000]), 8000, 16000, 16000).shape
+    TensorShape([2, 16000])
+    """
+    waveforms = tf.cast(waveforms, tf.float32)
+    length = int(waveforms.shape[-1])
+    if length == num_samples:
+        return waveforms
+    spectrum = tf.signal.rfft(waveforms)
+    kept = min(length, num_samples)
+    nyquist = kept // 2
+    out_bins = num_samples // 2 + 1
+    spectrum = tf.pad(spectrum[:, : nyquist + 1], [[0, 0], [0, out_bins - nyquist - 1]])
+    if kept % 2 == 0:  # scipy: the +N/2 bin is doubled when downsampling, halved when upsampling
+        weights = np.ones(out_bins, "float32")
+        weights[nyquist] = 2.0 if num_samples < length else 0.5
+        spectrum = spectrum * tf.complex(tf.constant(weights), tf.zeros([out_bins]))
+    return tf.signal.irfft(spectrum, [num_samples]) * (num_samples / length)

@@ -220,3 +220,29 @@ def from_source(source, fields, label, on_error="raise", missing_numeric="nan", 
         "`source` must be a manifest path (.csv/.tsv/.jsonl), TFRecord file(s), a dict of arrays or a "
         f"pandas DataFrame. Received: {type(source).__name__}"
     )
+
+
+def wav_sample_rate(path):
+    """Sample rate from a WAV file's `fmt ` chunk (reads only the header), or None."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(12)
+            if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+                return None
+            while True:
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return None
+                size = int.from_bytes(chunk[4:8], "little")
+                if chunk[:4] == b"fmt ":
+                    body = f.read(16)
+                    return int.from_bytes(body[4:8], "little") if len(body) >= 8 else None
+                f.seek(size + (size & 1), 1)
+    except OSError:
+        return None
+
+
+def common_sample_rate(paths):
+    """The one sample rate shared by all (non-empty) WAV `paths`, or None if they differ."""
+    rates = {wav_sample_rate(p) for p in paths if p}
+    return rates.pop() if len(rates) == 1 and None not in rates else None

@@ -173,7 +173,7 @@ def test_missing_file_error_names_file_and_row(files, hub_dir, tmp_path):
 def test_corrupt_file_error_names_file_and_row(files, hub_dir, tmp_path):
     mutate, bad = _break(tmp_path, corrupt_row=2)
     ds = make_dataset(_manifest_copy(files, tmp_path, "broken.csv", mutate), _config(hub_dir), batch_size=4)
-    with pytest.raises(tf.errors.InvalidArgumentError, match=rf"could not read or decode image {bad} \(.*broken.csv row 3\)"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=rf"could not read or decode .*broken.csv row 3 \(image: {bad}\)"):
         _all(ds)
 
 

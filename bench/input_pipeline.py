@@ -1,0 +1,168 @@
+"""Input-pipeline benchmark on AV-digits files (PNG images + 8 kHz WAVs).
+
+Measures, side by side in one run on the same files:
+  1. examples/s of `mmfusion_tf.data.make_dataset` (decode PNG, decode WAV with
+     TF ops, resample 8 kHz -> 16 kHz, crop/pad, batch) vs a plain Python
+     generator doing the same work file by file (PIL, wave, numpy FFT resample);
+  2. seconds per epoch of `model.fit` fed by the real pipeline vs by the same
+     examples pre-materialised in memory (`from_tensor_slices`).
+
+    python bench/input_pipeline.py --json results/input_pipeline.json
+Targets (issue 3): pipeline >= 4x the generator; fit within 15 % of in-memory.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import wave
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from PIL import Image  # noqa: E402
+
+import mmfusion_tf as mmf  # noqa: E402
+from mmfusion_tf._keras import keras  # noqa: E402
+from mmfusion_tf.backbones.local_backbones import small_audio_backbone, small_image_backbone  # noqa: E402
+from mmfusion_tf.data import make_dataset  # noqa: E402
+from mmfusion_tf.datasets.av_digits import av_digits, write_av_digits_files  # noqa: E402
+from mmfusion_tf.hub import export_keras_as_hub_module  # noqa: E402
+
+SAMPLE_RATE = 16000
+NUM_SAMPLES = 16000
+
+
+def python_generator(manifest):
+    """The baseline: load, decode and resample each file in plain Python."""
+    import csv
+
+    base = os.path.dirname(manifest)
+    with open(manifest) as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        image = np.asarray(Image.open(os.path.join(base, row["image"])).convert("L"))[..., None]
+        with wave.open(os.path.join(base, row["audio"])) as w:
+            rate = w.getframerate()
+            audio = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype("float32") / 32768.0
+        new_length = int(round(len(audio) * SAMPLE_RATE / rate))
+        spectrum = np.fft.rfft(audio)
+        padded = np.zeros(new_length // 2 + 1, dtype=spectrum.dtype)
+        keep = min(len(spectrum), len(padded))
+        padded[:keep] = spectrum[:keep]
+        audio = np.fft.irfft(padded, new_length).astype("float32") * (new_length / len(audio))
+        audio = np.pad(audio[:NUM_SAMPLES], (0, max(0, NUM_SAMPLES - len(audio))))
+        yield {"image": image, "audio": audio}, int(row["label"])
+
+
+def examples_per_second(make_iterable, repeats):
+    rates = []
+    for _ in range(repeats):
+        start, count = time.perf_counter(), 0
+        for features, label in make_iterable():
+            count += int(np.shape(label)[0]) if np.ndim(label) else 1
+        rates.append(count / (time.perf_counter() - start))
+    return statistics.median(rates), rates
+
+
+def build_config(work):
+    keras.utils.set_random_seed(0)
+    image = export_keras_as_hub_module(small_image_backbone(28, 64, width=16), os.path.join(work, "hub_image"), overwrite=True)
+    audio = export_keras_as_hub_module(small_audio_backbone(SAMPLE_RATE, 64), os.path.join(work, "hub_audio"), overwrite=True)
+    return mmf.ModelConfig(
+        modalities=[
+            mmf.ImageModality(name="image", handle=image, image_size=[28, 28], input_shape=[28, 28, 1]),
+            mmf.AudioModality(name="audio", handle=audio, sample_rate=SAMPLE_RATE, num_samples=NUM_SAMPLES),
+        ],
+        fusion=mmf.FusionConfig(method="concat", projection_dim=64),
+        head=mmf.HeadConfig(task="multiclass", labels=[str(d) for d in range(10)]),
+    )
+
+
+def fit_seconds_per_epoch(config, dataset, epochs):
+    model = mmf.build_model(config)
+    model.compile(keras.optimizers.Adam(1e-3), mmf.default_loss(config.head), metrics=mmf.default_metrics(config.head))
+    times = []
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            times.append(time.perf_counter() - self.start)
+
+    model.fit(dataset, epochs=epochs + 1, verbose=0, callbacks=[Timer()])
+    return statistics.median(times[1:])  # the first epoch includes tracing
+
+
+def main(argv=None):
+    here = os.path.dirname(os.path.abspath(__file__))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", default=os.path.join(here, "..", "..", "shared", "data"), help="folder with fsdd/ and mnist/")
+    parser.add_argument("--examples", type=int, default=2400)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=2, help="timed fit epochs (after one warm-up epoch)")
+    parser.add_argument("--json", metavar="PATH")
+    args = parser.parse_args(argv)
+
+    work = tempfile.mkdtemp(prefix="mmf_bench_input_")
+    data = av_digits(args.root, max_per_split=args.examples)["train"]
+    manifest = write_av_digits_files(data, os.path.join(work, "files"))
+    n = len(data["label"])
+    config = build_config(work)
+
+    pipeline = lambda: make_dataset(manifest, config, batch_size=args.batch_size)  # noqa: E731
+    generator = lambda: ((x, y) for x, y in python_generator(manifest))  # noqa: E731
+    pipe_rate, pipe_all = examples_per_second(pipeline, args.repeats)
+    gen_rate, gen_all = examples_per_second(generator, args.repeats)
+
+    features, labels = {"image": [], "audio": []}, []
+    for x, y in make_dataset(manifest, config, batch_size=args.batch_size):
+        for k in features:
+            features[k].append(x[k].numpy())
+        labels.append(y.numpy())
+    memory = tf.data.Dataset.from_tensor_slices(({k: np.concatenate(v) for k, v in features.items()}, np.concatenate(labels)))
+    memory = memory.shuffle(n, seed=0).batch(args.batch_size).prefetch(tf.data.AUTOTUNE)
+    fit_pipeline = fit_seconds_per_epoch(config, make_dataset(manifest, config, batch_size=args.batch_size, training=True, augment=False), args.epochs)
+    fit_memory = fit_seconds_per_epoch(config, memory, args.epochs)
+    fit_cached = fit_seconds_per_epoch(
+        config, make_dataset(manifest, config, batch_size=args.batch_size, training=True, augment=False, cache="memory"), args.epochs
+    )
+
+    result = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, TF {tf.__version__}",
+        "examples": n,
+        "pipeline_examples_per_s": round(pipe_rate, 1),
+        "generator_examples_per_s": round(gen_rate, 1),
+        "pipeline_vs_generator": round(pipe_rate / gen_rate, 2),
+        "fit_seconds_per_epoch_pipeline": round(fit_pipeline, 3),
+        "fit_seconds_per_epoch_memory": round(fit_memory, 3),
+        "fit_seconds_per_epoch_pipeline_cached": round(fit_cached, 3),
+        "fit_pipeline_vs_memory": round(fit_pipeline / fit_memory, 3),
+        "fit_pipeline_cached_vs_memory": round(fit_cached / fit_memory, 3),
+        "raw": {"pipeline_runs": pipe_all, "generator_runs": gen_all},
+    }
+    print(f"AV-digits train files: {n} examples (PNG 28x28 + 8 kHz WAV -> 16 kHz, 1 s)")
+    print(f"{'measure':<46}{'value':>12}")
+    print(f"{'pipeline examples/s (make_dataset)':<46}{pipe_rate:>12.0f}")
+    print(f"{'python generator examples/s':<46}{gen_rate:>12.0f}")
+    print(f"{'pipeline / generator (target >= 4)':<46}{pipe_rate / gen_rate:>12.2f}")
+    print(f"{'fit s/epoch, real pipeline':<46}{fit_pipeline:>12.2f}")
+    print(f"{'fit s/epoch, in-memory tensors':<46}{fit_memory:>12.2f}")
+    print(f"{'fit s/epoch, real pipeline + cache=memory':<46}{fit_cached:>12.2f}")
+    print(f"{'fit pipeline / memory (target <= 1.15)':<46}{fit_pipeline / fit_memory:>12.3f}")
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+    return result
+
+
+if __name__ == "__main__":
+    main()
