@@ -1,0 +1,441 @@
+"""Image and audio decoding ops: TensorFlow graph ops, usable eagerly and in `Dataset.map`.
+
+`decode_wav` reads the RIFF/WAVE container with string ops alone (no Python
+`wave`, no `py_function`), so it runs inside tf.data's parallel map and in a
+SavedModel. It accepts what `tf.audio.decode_wav` rejects: 8/24/32-bit PCM,
+32/64-bit IEEE float, WAVE_FORMAT_EXTENSIBLE, chunks in any order and
+streaming headers with an unknown data size.
+"""
+
+import numbers
+
+import tensorflow as tf
+
+# === WAV container constants ===
+
+_FOURCC_RIFF = 0x46464952  # b"RIFF" read as a little-endian uint32
+_FOURCC_WAVE = 0x45564157  # b"WAVE"
+_FOURCC_FMT = 0x20746D66  # b"fmt "
+_FOURCC_DATA = 0x61746164  # b"data"
+_FORMAT_PCM = 1
+_FORMAT_IEEE_FLOAT = 3
+_FORMAT_EXTENSIBLE = 0xFFFE
+_UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # data sizes written by streaming writers
+_FMT_BYTES = 40  # size of the WAVE_FORMAT_EXTENSIBLE `fmt ` body
+# (format tag, bits per sample) pairs, in the order of `_SAMPLE_DECODERS`.
+_ENCODINGS = (
+    (_FORMAT_PCM, 8),
+    (_FORMAT_PCM, 16),
+    (_FORMAT_PCM, 24),
+    (_FORMAT_PCM, 32),
+    (_FORMAT_IEEE_FLOAT, 32),
+    (_FORMAT_IEEE_FLOAT, 64),
+)
+_SUPPORTED = "PCM 8/16/24/32-bit, IEEE float 32/64-bit"
+
+
+def _pcm8(raw):
+    return (tf.cast(tf.io.decode_raw(raw, tf.uint8), tf.float32) - 128.0) / 128.0
+
+
+def _pcm16(raw):
+    return tf.cast(tf.io.decode_raw(raw, tf.int16), tf.float32) / 32768.0
+
+
+def _pcm24(raw):
+    # Bytes b0 b1 b2 -> b0 + 256 b1 + 65536 b2 is exact in float32 (< 2^24).
+    triples = tf.reshape(tf.cast(tf.io.decode_raw(raw, tf.uint8), tf.float32), [-1, 3])
+    unsigned = tf.linalg.matvec(triples, tf.constant([1.0, 256.0, 65536.0]))
+    signed = tf.where(unsigned >= 8388608.0, unsigned - 16777216.0, unsigned)
+    return signed / 8388608.0
+
+
+def _pcm32(raw):
+    return tf.cast(tf.io.decode_raw(raw, tf.int32), tf.float32) / 2147483648.0
+
+
+def _float32(raw):
+    return tf.io.decode_raw(raw, tf.float32)
+
+
+def _float64(raw):
+    return tf.cast(tf.io.decode_raw(raw, tf.float64), tf.float32)
+
+
+_SAMPLE_DECODERS = (_pcm8, _pcm16, _pcm24, _pcm32, _float32, _float64)
+
+
+def _read_words(contents, pos, num_words):
+    """`num_words` little-endian uint16 words of `contents` from `pos` (int64), zero past the end."""
+    padded = tf.strings.join([tf.strings.substr(contents, pos, 2 * num_words), b"\x00" * (2 * num_words)])
+    words = tf.io.decode_raw(tf.strings.substr(padded, 0, 2 * num_words), tf.uint16)
+    return tf.cast(words, tf.int64)
+
+
+def _uint32(words, index):
+    """The little-endian uint32 made of `words[index]` and `words[index + 1]`."""
+    return words[index] + words[index + 1] * 65536
+
+
+class _Checks:
+    """`tf.debugging.Assert`s run in order: each waits for the previous one.
+
+    In a graph, ops without a dependency run in any order, so the ops after a
+    check are created under `after()` and only run once the check passed: the
+    first broken rule is the error the user sees, eagerly and in `Dataset.map`.
+    """
+
+    def __init__(self):
+        self._last = []
+
+    def check(self, condition, *message):
+        with tf.control_dependencies(self._last):
+            op = tf.debugging.Assert(condition, list(message), summarize=8)
+        self._last = [op] if op is not None else []  # None when eager (raised already)
+
+    def after(self):
+        return tf.control_dependencies(self._last)
+
+
+# === Images ===
+
+
+def _convert_channels(image, channels):
+    """Grey, grey+alpha, RGB or RGBA `image` (uint8) to `channels` channels."""
+
+    def opaque(x):
+        return tf.fill(tf.concat([tf.shape(x)[:-1], [1]], 0), tf.constant(255, tf.uint8))
+
+    def grey_of_rgb(x):
+        return tf.image.rgb_to_grayscale(x[..., :3])
+
+    # One branch per channel count in the file: 1 (grey), 2 (grey+alpha), 3 (RGB), 4 (RGBA).
+    to_grey = (lambda: image, lambda: image[..., :1], lambda: grey_of_rgb(image), lambda: grey_of_rgb(image))
+    to_rgb = (
+        lambda: tf.tile(image, [1, 1, 3]),
+        lambda: tf.tile(image[..., :1], [1, 1, 3]),
+        lambda: image,
+        lambda: image[..., :3],
+    )
+    to_rgba = (
+        lambda: tf.concat([tf.tile(image, [1, 1, 3]), opaque(image)], -1),
+        lambda: tf.concat([tf.tile(image[..., :1], [1, 1, 3]), image[..., 1:]], -1),
+        lambda: tf.concat([image, opaque(image)], -1),
+        lambda: image,
+    )
+    branches = {1: to_grey, 3: to_rgb, 4: to_rgba}[channels]
+    return tf.switch_case(tf.shape(image)[-1] - 1, branches)
+
+
+def decode_image(contents, channels=3, name="image"):
+    """Decodes a JPEG, PNG, BMP or GIF (first frame) into a uint8 image.
+
+    The file's own channels are converted: grey is repeated to RGB, alpha is
+    dropped for RGB (not composited), RGB becomes grey with
+    `tf.image.rgb_to_grayscale`, and RGBA from RGB gets an opaque alpha.
+    Corrupt bytes raise `tf.errors.InvalidArgumentError` when run.
+
+    Args:
+        contents: Scalar string tensor, the encoded file's bytes.
+        channels: Int, 1 (grey), 3 (RGB) or 4 (RGBA).
+        name: String, name scope of the ops (e.g. the feature key).
+
+    Returns:
+        uint8 tensor of shape `[height, width, channels]` (static rank and
+        channel dimension).
+
+    Example:
+
+    >>> png = tf.io.encode_png(tf.zeros([2, 3, 1], tf.uint8))
+    >>> decode_image(png, channels=3).shape
+    TensorShape([2, 3, 3])
+    """
+    if isinstance(channels, bool) or channels not in (1, 3, 4):
+        raise ValueError(f"`channels` must be 1, 3 or 4. Received: channels={channels!r}")
+    with tf.name_scope(name):
+        image = tf.io.decode_image(contents, channels=0, dtype=tf.uint8, expand_animations=False)
+        image = _convert_channels(image, channels)
+        image.set_shape([None, None, channels])
+        return image
+
+
+def load_image(contents, channels=3):
+    """Decodes an encoded image file to uint8 `[height, width, channels]`.
+
+    The image counterpart of `load_audio`; same as `decode_image`.
+
+    Args:
+        contents: Scalar string tensor, the encoded file's bytes.
+        channels: Int, 1 (grey), 3 (RGB) or 4 (RGBA).
+
+    Returns:
+        uint8 tensor of shape `[height, width, channels]`.
+
+    Example:
+
+    >>> jpeg = tf.io.encode_jpeg(tf.zeros([4, 4, 3], tf.uint8))
+    >>> load_image(jpeg, channels=1).shape
+    TensorShape([4, 4, 1])
+    """
+    return decode_image(contents, channels=channels, name="load_image")
+
+
+# === Audio ===
+
+
+def _walk_chunks(contents, size):
+    """Positions and sizes of the `fmt ` and `data` chunk bodies (-1 if absent)."""
+
+    def keep_walking(pos, fmt_pos, fmt_size, data_pos, data_size):
+        streaming = (data_pos >= 0) & ((data_size == _UNKNOWN_SIZES[0]) | (data_size == _UNKNOWN_SIZES[1]))
+        found_both = (fmt_pos >= 0) & (data_pos >= 0)
+        return (pos + 8 <= size) & ~found_both & ~streaming
+
+    def next_chunk(pos, fmt_pos, fmt_size, data_pos, data_size):
+        # `keep_walking` guarantees 8 bytes: the chunk id and size.
+        header = tf.cast(tf.io.decode_raw(tf.strings.substr(contents, pos, 8), tf.uint16), tf.int64)
+        chunk_id, chunk_size = _uint32(header, 0), _uint32(header, 2)
+        is_fmt = (chunk_id == _FOURCC_FMT) & (fmt_pos < 0)
+        is_data = (chunk_id == _FOURCC_DATA) & (data_pos < 0)
+        return (
+            pos + 8 + chunk_size + chunk_size % 2,  # odd-sized chunks have a pad byte
+            tf.where(is_fmt, pos + 8, fmt_pos),
+            tf.where(is_fmt, chunk_size, fmt_size),
+            tf.where(is_data, pos + 8, data_pos),
+            tf.where(is_data, chunk_size, data_size),
+        )
+
+    start = tf.constant(12, tf.int64)
+    missing = tf.constant(-1, tf.int64)
+    _, fmt_pos, fmt_size, data_pos, data_size = tf.while_loop(
+        keep_walking, next_chunk, (start, missing, missing, missing, missing)
+    )
+    return fmt_pos, fmt_size, data_pos, data_size
+
+
+def decode_wav(contents):
+    """Decodes a WAV file into a mono float32 waveform and its sample rate.
+
+    Reads PCM 8-bit (unsigned), 16, 24 and 32-bit; IEEE float 32 and 64-bit;
+    WAVE_FORMAT_EXTENSIBLE with one of these sub-formats. Chunks may come in
+    any order (`LIST` before `fmt `, odd sizes padded). Channels are averaged
+    to mono. PCM is scaled to [-1, 1); float samples are passed through as
+    stored. A data size of 0 or 0xFFFFFFFF (streaming writers) means "the rest
+    of the file", cut to whole frames. Bad input raises
+    `tf.errors.InvalidArgumentError` when run: not RIFF/WAVE, no `fmt ` or
+    `data` chunk, an unsupported format tag or bit depth (named in the
+    message), zero channels or sample rate, or a truncated data chunk.
+
+    Args:
+        contents: Scalar string tensor, the WAV file's bytes.
+
+    Returns:
+        `(waveform, sample_rate)`: float32 `[num_frames]` and int32 scalar.
+
+    Example:
+
+    >>> wav = tf.audio.encode_wav(tf.constant([[0.5], [-0.25]]), 16000)
+    >>> waveform, sample_rate = decode_wav(wav)
+    >>> waveform.numpy().tolist(), int(sample_rate)
+    ([0.5, -0.25], 16000)
+    """
+    with tf.name_scope("decode_wav"):
+        contents = tf.convert_to_tensor(contents, tf.string)
+        if contents.shape.rank not in (None, 0):
+            raise ValueError(
+                f"`contents` must be a scalar string (one file's bytes). Received: shape={contents.shape}"
+            )
+        size = tf.cast(tf.strings.length(contents), tf.int64)
+        checks = _Checks()
+        riff = _read_words(contents, 0, 6)
+        checks.check(
+            (size >= 12) & (_uint32(riff, 0) == _FOURCC_RIFF) & (_uint32(riff, 4) == _FOURCC_WAVE),
+            "Not a WAV file: expected a RIFF/WAVE header. First 12 bytes:",
+            tf.strings.substr(contents, 0, 12),
+        )
+        with checks.after():
+            fmt_pos, fmt_size, data_pos, data_size = _walk_chunks(contents, size)
+        checks.check(fmt_pos >= 0, "Not a valid WAV file: no `fmt ` chunk (truncated or corrupt header).")
+        checks.check(data_pos >= 0, "Not a valid WAV file: no `data` chunk (truncated or corrupt header).")
+        checks.check(
+            (fmt_size >= 16) & (fmt_pos + 16 <= size),
+            "WAV `fmt ` chunk too short or truncated: chunk size",
+            fmt_size,
+            "bytes, bytes left in file",
+            size - fmt_pos,
+        )
+        with checks.after():
+            fmt = _read_words(contents, tf.maximum(fmt_pos, 0), _FMT_BYTES // 2)
+        format_tag, num_channels, sample_rate, bits = fmt[0], fmt[1], _uint32(fmt, 2), fmt[7]
+        # WAVE_FORMAT_EXTENSIBLE: the sub-format GUID starts with the format tag.
+        audio_format = tf.where(format_tag == _FORMAT_EXTENSIBLE, fmt[12], format_tag)
+        checks.check(num_channels > 0, "WAV file has zero channels. Received: channels=", num_channels)
+        checks.check(sample_rate > 0, "WAV file has a zero sample rate. Received: sample_rate=", sample_rate)
+        encoding = audio_format * 1000 + bits
+        matches = tf.equal(tf.constant([tag * 1000 + b for tag, b in _ENCODINGS], tf.int64), encoding)
+        checks.check(
+            tf.reduce_any(matches),
+            f"Unsupported WAV encoding (supported: {_SUPPORTED}). Received: format tag",
+            format_tag,
+            "audio format",
+            audio_format,
+            "bits per sample",
+            bits,
+        )
+
+        bytes_left = size - data_pos
+        unknown_size = (data_size == _UNKNOWN_SIZES[0]) | (data_size == _UNKNOWN_SIZES[1])
+        checks.check(
+            unknown_size | (data_size <= bytes_left),
+            "WAV file is truncated: the `data` chunk header says",
+            data_size,
+            "bytes, but only",
+            bytes_left,
+            "bytes follow it.",
+        )
+        with checks.after():
+            data_bytes = tf.where(unknown_size, bytes_left, data_size)
+            frame_bytes = num_channels * (bits // 8)
+            frame_bytes = tf.maximum(frame_bytes, 1)  # only reached when valid; keeps the op safe
+            num_frames = data_bytes // frame_bytes
+            raw = tf.strings.substr(contents, data_pos, num_frames * frame_bytes)
+            samples = tf.switch_case(
+                tf.cast(tf.argmax(tf.cast(matches, tf.int32)), tf.int32),
+                [lambda fn=fn: fn(raw) for fn in _SAMPLE_DECODERS],
+            )
+            waveform = tf.reduce_mean(tf.reshape(samples, tf.stack([num_frames, num_channels])), axis=1)
+            waveform.set_shape([None])
+            return waveform, tf.cast(sample_rate, tf.int32)
+
+
+def _check_positive_int(value, arg_name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"`{arg_name}` must be a positive int. Received: {arg_name}={value!r}")
+
+
+def _check_waveform_rank(waveform):
+    if waveform.shape.rank not in (None, 1):
+        raise ValueError(f"`waveform` must be 1-D, `[num_samples]`. Received: shape={waveform.shape}")
+
+
+def _check_rate(value, arg_name):
+    if isinstance(value, bool) or (isinstance(value, numbers.Real) and value <= 0):
+        raise ValueError(f"`{arg_name}` must be a positive number. Received: {arg_name}={value!r}")
+
+
+def resample(waveform, rate_in, rate_out):
+    """Band-limited (FFT) resampling of a 1-D waveform, like `scipy.signal.resample`.
+
+    The spectrum (`rfft`) is cut or zero-padded to the new length and inverted
+    (`irfft`), with scipy's handling of the Nyquist bin; equal rates return
+    the input. As with scipy, the waveform is treated as periodic, so a jump
+    between its last and first samples rings at both ends. The new length is `round(len * rate_out / rate_in)` (halves
+    round up), at least 1 for a non-empty input; an empty input stays empty.
+
+    Args:
+        waveform: float32 tensor of shape `[num_samples]`.
+        rate_in: Positive int or int tensor, the waveform's sample rate.
+        rate_out: Positive int or int tensor, the wanted sample rate.
+
+    Returns:
+        float32 tensor of shape `[new_num_samples]`.
+
+    Example:
+
+    >>> resample(tf.ones([8000]), 8000, 16000).shape
+    TensorShape([16000])
+    """
+    _check_rate(rate_in, "rate_in")
+    _check_rate(rate_out, "rate_out")
+    with tf.name_scope("resample"):
+        waveform = tf.convert_to_tensor(waveform, tf.float32)
+        _check_waveform_rank(waveform)
+        if isinstance(rate_in, numbers.Integral) and isinstance(rate_out, numbers.Integral) and rate_in == rate_out:
+            return waveform
+        rate_in = tf.cast(rate_in, tf.int64)
+        rate_out = tf.cast(rate_out, tf.int64)
+        checks = _Checks()
+        checks.check(
+            (rate_in > 0) & (rate_out > 0),
+            "`rate_in` and `rate_out` must be positive. Received: rate_in=",
+            rate_in,
+            "rate_out=",
+            rate_out,
+        )
+        length = tf.size(waveform, out_type=tf.int64)
+        new_length = tf.maximum((2 * length * rate_out + rate_in) // (2 * rate_in), 1)
+
+        def fourier():
+            spectrum = tf.signal.rfft(waveform, fft_length=tf.cast(length, tf.int32)[None])
+            kept = tf.minimum(length, new_length)
+            nyquist = kept // 2
+            out_bins = new_length // 2 + 1
+            spectrum = tf.pad(spectrum[: nyquist + 1], [[0, out_bins - nyquist - 1]])
+            # An even kept length has a bin at +N/2: scipy doubles it when
+            # downsampling (it folds -N/2 onto it) and halves it when upsampling.
+            factor = tf.where(new_length < length, 2.0, 0.5)
+            factor = tf.where(kept % 2 == 0, factor, 1.0)
+            weights = 1.0 + (factor - 1.0) * tf.one_hot(nyquist, tf.cast(out_bins, tf.int32))
+            spectrum = spectrum * tf.complex(weights, tf.zeros_like(weights))
+            scale = tf.cast(new_length, tf.float32) / tf.cast(length, tf.float32)
+            return tf.signal.irfft(spectrum, fft_length=tf.cast(new_length, tf.int32)[None]) * scale
+
+        with checks.after():
+            # irfft of length 0 aborts the process (DUCC), so empty input is passed through.
+            resampled = tf.cond((rate_in == rate_out) | (length == 0), lambda: tf.identity(waveform), fourier)
+        resampled.set_shape([None])
+        return resampled
+
+
+def fit_length(waveform, num_samples):
+    """Crops (keeping the start) or zero-pads (at the end) a waveform to `num_samples`.
+
+    Args:
+        waveform: Tensor of shape `[length]`.
+        num_samples: Positive int, the output length.
+
+    Returns:
+        Tensor of static shape `[num_samples]`, the waveform's dtype.
+
+    Example:
+
+    >>> fit_length(tf.constant([1.0, 2.0, 3.0]), 5).numpy().tolist()
+    [1.0, 2.0, 3.0, 0.0, 0.0]
+    """
+    _check_positive_int(num_samples, "num_samples")
+    with tf.name_scope("fit_length"):
+        waveform = tf.convert_to_tensor(waveform)
+        _check_waveform_rank(waveform)
+        waveform = waveform[:num_samples]
+        waveform = tf.pad(waveform, [[0, num_samples - tf.shape(waveform)[0]]])
+        return tf.reshape(waveform, [num_samples])
+
+
+def load_audio(contents, sample_rate, num_samples=None):
+    """Decodes a WAV file to mono float32 at `sample_rate`, optionally of fixed length.
+
+    `decode_wav`, then `resample` to `sample_rate`, then `fit_length` when
+    `num_samples` is given.
+
+    Args:
+        contents: Scalar string tensor, the WAV file's bytes.
+        sample_rate: Positive int, the output sample rate.
+        num_samples: Optional positive int: crop or zero-pad to this length.
+
+    Returns:
+        float32 tensor of shape `[num_samples]` (or `[None]`).
+
+    Example:
+
+    >>> wav = tf.audio.encode_wav(tf.zeros([8000, 1]), 8000)
+    >>> load_audio(wav, sample_rate=16000, num_samples=12000).shape
+    TensorShape([12000])
+    """
+    _check_positive_int(sample_rate, "sample_rate")
+    if num_samples is not None:
+        _check_positive_int(num_samples, "num_samples")
+    waveform, rate = decode_wav(contents)
+    waveform = resample(waveform, rate, sample_rate)
+    if num_samples is not None:
+        waveform = fit_length(waveform, num_samples)
+    return waveform
