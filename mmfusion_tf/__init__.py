@@ -17,7 +17,7 @@ import os  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: hide CUDA probing noise
 
-from mmfusion_tf import fusion  # noqa: E402
+from mmfusion_tf import data, datasets, fusion  # noqa: E402
 from mmfusion_tf.backbones import (  # noqa: E402
     AudioEncoder,
     HubEncoder,
@@ -39,5 +39,5 @@ from mmfusion_tf.models import build_model, default_loss, default_metrics  # noq
 __all__ = [
     "AudioEncoder", "AudioModality", "FusionConfig", "HeadConfig", "HubEncoder", "ImageEncoder",
     "ImageModality", "ModelConfig", "TabularEncoder", "TabularModality", "TextEncoder", "TextModality",
-    "build_model", "default_loss", "default_metrics", "fusion",
+    "build_model", "data", "datasets", "default_loss", "default_metrics", "fusion",
 ]

@@ -22,6 +22,19 @@ def _demo(args):
     return 0 if report["fused"]["accuracy"] > best_single else 1
 
 
+def _to_tfrecord(args):
+    from mmfusion_tf.config import ModelConfig
+    from mmfusion_tf.data import write_tfrecords
+
+    config = ModelConfig.from_yaml(args.config)
+    paths = write_tfrecords(
+        args.source, config, args.output, num_shards=args.shards, label=None if args.no_label else args.label,
+        on_error=args.on_error, max_audio_seconds=args.max_audio_seconds,
+    )
+    print(f"wrote {len(paths)} shard(s): {paths[0]}" + (f" ... {paths[-1]}" if len(paths) > 1 else ""))
+    return 0
+
+
 def build_parser():
     from mmfusion_tf import fusion
 
@@ -48,6 +61,24 @@ def build_parser():
     demo.add_argument("--cache-dir", help="folder for the pretrained stand-in backbones")
     demo.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
     demo.set_defaults(func=_demo)
+
+    data = verbs.add_parser("data", help="data tools (TFRecord conversion)", description="Data tools.")
+    data_verbs = data.add_subparsers(dest="data_verb", metavar="TOOL")
+    to_tfrecord = data_verbs.add_parser(
+        "to-tfrecord",
+        help="write a CSV/JSONL manifest as sharded TFRecords with image/audio bytes inline",
+        description="Checks the manifest like training does (missing files, labels) and writes "
+        "{output}-00000-of-N.tfrecord shards of tf.train.Example, with each file's encoded bytes inline.",
+    )
+    to_tfrecord.add_argument("source", help="manifest (.csv, .tsv, .jsonl); file paths relative to it")
+    to_tfrecord.add_argument("--config", required=True, help="model config YAML (names the inputs to store)")
+    to_tfrecord.add_argument("--output", required=True, help="output path prefix of the shards")
+    to_tfrecord.add_argument("--shards", type=int, default=1)
+    to_tfrecord.add_argument("--label", default="label", help="label column")
+    to_tfrecord.add_argument("--no-label", action="store_true", help="unlabelled data")
+    to_tfrecord.add_argument("--on-error", choices=["raise", "skip"], default="raise")
+    to_tfrecord.add_argument("--max-audio-seconds", type=float, default=5.0)
+    to_tfrecord.set_defaults(func=_to_tfrecord)
     return parser
 
 

@@ -29,7 +29,6 @@ from mmfusion_tf.data.schema import DEFAULT_MAX_AUDIO_SECONDS, fields_for, label
 from mmfusion_tf.data.sources import from_source, wav_layout
 
 TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".tfrec")
-_META = ("__pos__", "__sentinel__")
 
 
 class ErrorReport:
@@ -344,42 +343,55 @@ def make_dataset(
 
     decode = _example_decoder(fields, kinds, layouts, spec.column if spec else None, config.presence_inputs, modalities)
     ds = rows.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).ignore_errors()
-    if cache == "memory":
-        ds = ds.cache()
-    elif cache:
-        ds = ds.cache(cache)
     ds = ds.concatenate(_sentinel_like(ds.element_spec, num_rows))
     ds = ds.map(_checker(on_error, origin, report, describe_position))
-    ds = ds.filter(lambda e: tf.logical_not(e["__sentinel__"]))
-    if shuffle and not shuffle_rows:
-        ds = ds.shuffle(min(num_rows, 10_000), seed=seed, reshuffle_each_iteration=True)
-
+    batched_audio = [(f.name, layouts[f.column]["rate"], f) for f in fields if layouts.get(f.column, {}).get("rate")]
+    if batch_size is None and batched_audio:
+        raise ValueError("`batch_size=None` is not supported with file audio; pass a batch size.")
     image_fields = [f.name for f in fields if f.kind == "image"]
 
-    def finish(example):
+    def strip(example):
         example = dict(example)
-        for key in _META:
-            example.pop(key)
+        example.pop("__pos__")
+        return example
+
+    def split(example):
+        example = dict(example)
+        example.pop("__sentinel__", None)
         target = example.pop("__label__", None)
         if augment:
             for name in image_fields:
                 example[name] = augment_image(example[name], seed=seed)
         return (example, target) if target is not None else example
 
-    ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-    if batch_size is not None:
-        ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
-        batched_audio = [(f.name, layouts[f.column]["rate"], f) for f in fields if layouts.get(f.column, {}).get("rate")]
+    if cache:
+        # Everything deterministic happens once, before the cache: decoding, the
+        # error check, resampling. Later passes only shuffle, augment and batch.
+        ds = ds.map(strip)
         if batched_audio:
-            ds = ds.map(_batch_resampler(batched_audio, label is not None), num_parallel_calls=tf.data.AUTOTUNE)
-    elif any(layout.get("rate") for layout in layouts.values()):
-        raise ValueError("`batch_size=None` needs per-example audio resampling; pass a batch size.")
+            ds = ds.batch(256).map(_batch_resampler(batched_audio), num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+        ds = ds.cache() if cache == "memory" else ds.cache(cache)
+        ds = ds.filter(_cached_pass_reporter(on_error, origin, report))
+        if shuffle:
+            ds = ds.shuffle(min(num_rows, 10_000), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.map(split, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+        if batch_size is not None:
+            ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+    else:
+        ds = ds.filter(lambda e: tf.logical_not(e["__sentinel__"])).map(strip)
+        if shuffle and not shuffle_rows:
+            ds = ds.shuffle(min(num_rows, 10_000), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.map(split, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+        if batch_size is not None:
+            ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+            if batched_audio:
+                ds = ds.map(_batch_resampler(batched_audio, label is not None), num_parallel_calls=tf.data.AUTOTUNE)
     options = tf.data.Options()
     options.deterministic = deterministic
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
-def _batch_resampler(audio_fields, labelled):
+def _batch_resampler(audio_fields, labelled=False):
     """Resamples `[batch, samples]` audio at a common source rate in one FFT."""
 
     def resample(*element):
@@ -389,6 +401,27 @@ def _batch_resampler(audio_fields, labelled):
         return (features, element[1]) if labelled else features
 
     return resample
+
+
+def _cached_pass_reporter(on_error, origin, report):
+    """Filter after a cache: drops the end-of-pass marker, re-reporting skips on cached passes."""
+    cached_passes = tf.Variable(0, dtype=tf.int64, trainable=False, name="cached_passes")
+
+    def keep(example):
+        def end_of_pass():
+            def again():
+                if on_error == "skip":
+                    tf.print("mmfusion_tf.data: end of pass over", origin, "(cached) - skipped", report.last_pass,
+                             "row(s) with missing or unreadable files (on_error='skip')", output_stream=sys.stderr)
+                return tf.constant(True)
+
+            printed = tf.cond(cached_passes > 0, again, lambda: tf.constant(True))
+            with tf.control_dependencies([printed, cached_passes.assign_add(1)]):
+                return tf.constant(False)
+
+        return tf.cond(example["__sentinel__"], end_of_pass, lambda: tf.constant(True))
+
+    return keep
 
 
 def resample_batch(waveforms, rate_in, rate_out, num_samples):

@@ -1,5 +1,12 @@
-"""Datasets: the embedded demo (procedural, no download) and its stand-in backbones."""
+"""Datasets: the embedded demo (procedural, no download) and real-data loaders.
+
+Example:
+
+>>> from mmfusion_tf.datasets import av_digits
+>>> data = av_digits("../shared/data", difficulty=0.6)
+"""
 
 from mmfusion_tf.datasets import demo
+from mmfusion_tf.datasets.av_digits import av_digits, write_av_digits_files
 
-__all__ = ["demo"]
+__all__ = ["av_digits", "demo", "write_av_digits_files"]

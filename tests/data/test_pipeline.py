@@ -177,10 +177,12 @@ def test_corrupt_file_error_names_file_and_row(files, hub_dir, tmp_path):
         _all(ds)
 
 
-def test_skip_mode_counts_and_reports_every_pass(files, hub_dir, tmp_path, capfd):
+@pytest.mark.parametrize("cache", [None, "memory"])
+def test_skip_mode_counts_and_reports_every_pass(files, hub_dir, tmp_path, capfd, cache):
     mutate, _ = _break(tmp_path, corrupt_row=2, missing_row=7)
     report = ErrorReport()
-    ds = make_dataset(_manifest_copy(files, tmp_path, "broken.csv", mutate), _config(hub_dir), batch_size=4, on_error="skip", report=report)
+    manifest = _manifest_copy(files, tmp_path, "broken.csv", mutate)
+    ds = make_dataset(manifest, _config(hub_dir), batch_size=4, on_error="skip", report=report, cache=cache, training=True)
     for _ in range(2):  # two passes, like two epochs
         x, y = _all(ds)
         assert len(y) == N - 2
@@ -220,3 +222,17 @@ def test_memory_cache_gives_identical_passes(files, hub_dir):
     first, second = _all(ds), _all(ds)
     np.testing.assert_array_equal(first[0]["image"], second[0]["image"])
     np.testing.assert_array_equal(first[1], second[1])
+
+
+def test_cli_to_tfrecord(files, hub_dir, tmp_path, capsys):
+    from mmfusion_tf import cli
+
+    config = _config(hub_dir)
+    config_path = str(tmp_path / "model.yaml")
+    config.to_yaml(config_path)
+    prefix = str(tmp_path / "records" / "train")
+    assert cli.main(["data", "to-tfrecord", str(files / "data.csv"), "--config", config_path, "--output", prefix, "--shards", "2"]) == 0
+    assert "wrote 2 shard(s)" in capsys.readouterr().out
+    x, y = _all(make_dataset(prefix + "-*.tfrecord", config, batch_size=5))
+    assert sorted(y.tolist()) == sorted(i % 3 for i in range(N))
+    assert x["image_present"].sum() == N - 1  # the row without an image stays a missing modality
