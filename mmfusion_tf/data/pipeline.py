@@ -303,7 +303,7 @@ def make_dataset(
         shuffle_rows = False  # records stream in file order; shuffled after decoding
 
         def describe_position(p):
-            return tf.strings.join([f"TFRecord record #", tf.strings.as_string(p), f" of {origin}"])
+            return tf.strings.join(["TFRecord record #", tf.strings.as_string(p), f" of {origin}"])
     else:
         raw = from_source(source, fields, spec, on_error=on_error, missing_numeric=missing_numeric)
         report.checked_before = len(raw.skipped)

@@ -17,9 +17,9 @@ Example:
 {0: 0.625, 1: 2.5}
 """
 
-import numbers
 
 import numpy as np
+from mmfusion_tf._validation import is_int as _is_int
 
 # === Public API ===
 
@@ -195,9 +195,6 @@ def _sorted_indices(chunks):
 
 # === Validation ===
 
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _check_seed(seed):

@@ -34,7 +34,6 @@ Example:
 import csv
 import glob
 import gzip
-import numbers
 import os
 import re
 import struct
@@ -44,6 +43,7 @@ import zlib
 import numpy as np
 
 from mmfusion_tf.data.splits import stratified_split
+from mmfusion_tf._validation import is_int as _is_int, is_real as _is_real
 
 # === Constants ===
 
@@ -537,16 +537,6 @@ def _degrade_audio(audio, length, d, rng):
 # === Validation ===
 
 
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value):
-    return (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool)
-        and bool(np.isfinite(value))
-    )
 
 
 def _check_args(difficulty, seed, sample_rate, max_seconds, image_size, max_per_split):

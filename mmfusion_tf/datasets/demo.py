@@ -26,9 +26,9 @@ Example:
 (4,)
 """
 
-import numbers
 
 import numpy as np
+from mmfusion_tf._validation import is_int as _is_int, is_real as _is_real
 
 # === Constants ===
 
@@ -314,16 +314,6 @@ def split_demo_data(data, fractions=(0.7, 0.15, 0.15), seed=0):
 # === Validation ===
 
 
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value):
-    return (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool)
-        and np.isfinite(value)
-    )
 
 
 def _check_count(name, value):

@@ -19,7 +19,6 @@ Example:
 import json
 import os
 
-import numpy as np
 import tensorflow as tf
 
 from mmfusion_tf._keras import keras
