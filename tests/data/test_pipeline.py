@@ -217,11 +217,17 @@ def test_augmentation_only_in_training_and_shuffle_is_seeded(files, hub_dir):
     assert not np.array_equal(augmented, evaluation[0])
 
 
-def test_memory_cache_gives_identical_passes(files, hub_dir):
-    ds = make_dataset(str(files / "data.csv"), _config(hub_dir), batch_size=4, cache="memory")
+@pytest.mark.parametrize("cache", ["memory", "file"])
+def test_cache_gives_identical_passes(files, hub_dir, tmp_path, cache):
+    cache = str(tmp_path / "decoded") if cache == "file" else cache
+    ds = make_dataset(str(files / "data.csv"), _config(hub_dir), batch_size=4, cache=cache)
     first, second = _all(ds), _all(ds)
     np.testing.assert_array_equal(first[0]["image"], second[0]["image"])
     np.testing.assert_array_equal(first[1], second[1])
+    uncached = _all(make_dataset(str(files / "data.csv"), _config(hub_dir), batch_size=4))
+    np.testing.assert_allclose(first[0]["audio"], uncached[0]["audio"], atol=1e-6)
+    if cache not in ("memory",):
+        assert any(p.name.startswith("decoded") for p in tmp_path.iterdir())  # the cache files exist
 
 
 def test_cli_to_tfrecord(files, hub_dir, tmp_path, capsys):
