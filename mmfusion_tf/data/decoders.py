@@ -100,7 +100,7 @@ class _Checks:
 # === Images ===
 
 
-def _convert_channels(image, channels):
+def convert_channels(image, channels):
     """Grey, grey+alpha, RGB or RGBA `image` (uint8) to `channels` channels."""
 
     def opaque(x):
@@ -154,7 +154,7 @@ def decode_image(contents, channels=3, name="image"):
         raise ValueError(f"`channels` must be 1, 3 or 4. Received: channels={channels!r}")
     with tf.name_scope(name):
         image = tf.io.decode_image(contents, channels=0, dtype=tf.uint8, expand_animations=False)
-        image = _convert_channels(image, channels)
+        image = convert_channels(image, channels)
         image.set_shape([None, None, channels])
         return image
 

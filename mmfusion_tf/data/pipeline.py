@@ -48,6 +48,7 @@ class ErrorReport:
         self.last_pass = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped_last_pass")
         self.previous = tf.Variable(-1, dtype=tf.int64, trainable=False, name="previous_position")
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="pass_number")
+        self.records = tf.Variable(0, dtype=tf.int64, trainable=False, name="records_read")
         self.checked_before = 0  # rows dropped in Python (missing files) before any pass
 
 
@@ -76,9 +77,10 @@ def _native_pcm16(contents):
 
 
 def _fit_image(image, field):
-    if image.shape[-1] != field.channels:
-        image = tf.image.grayscale_to_rgb(image) if image.shape[-1] == 1 else image[..., : field.channels]
+    """Resizes a uint8 image (already at `field.channels`) to `field.image_size`."""
     height, width = field.image_size
+    if tuple(image.shape[:2]) == (height, width):
+        return image
     resized = tf.cond(
         tf.reduce_all(tf.equal(tf.shape(image)[:2], [height, width])),
         lambda: image,
@@ -106,7 +108,10 @@ def _file_decoder(field, kind, layout):
         if kind == "array":
             if field.kind == "image":
                 image = value if value.dtype == tf.uint8 else tf.cast(value, tf.uint8)
-                return _fit_image(image[..., None] if image.shape.rank == 2 else image, field)
+                image = image[..., None] if image.shape.rank == 2 else image
+                if image.shape[-1] != field.channels:
+                    image = decoders.convert_channels(image, field.channels)
+                return _fit_image(image, field)
             return decoders.fit_length(tf.cast(value, tf.float32), field.num_samples)
         contents = tf.io.read_file(value) if kind == "path" else value
         if field.kind == "image":
@@ -163,22 +168,26 @@ def _example_decoder(fields, kinds, layouts, label_column, presence, modalities)
 # === Error check ==============================================================
 
 
-def _sentinel_like(spec, position):
+def _sentinel_like(spec):
     def zero(s):
         shape = [d if d is not None else 0 for d in s.shape]
         return tf.zeros(shape, s.dtype) if s.dtype != tf.string else tf.fill(shape, "")
 
     element = tf.nest.map_structure(zero, spec)
-    element["__pos__"] = tf.constant(position, tf.int64)
+    element["__pos__"] = tf.constant(-1, tf.int64)  # replaced by the end position in the check
     element["__sentinel__"] = tf.constant(True)
     return tf.data.Dataset.from_tensors(element)
 
 
-def _checker(on_error, origin, report, describe_position):
-    """Sequential stage: turns gaps in positions into named errors or counted skips."""
+def _checker(on_error, origin, report, describe_position, end_position):
+    """Sequential stage: turns gaps in positions into named errors or counted skips.
+
+    `end_position()` is the number of rows in the pass: the end-of-pass
+    marker stands at that position, so trailing failures show as a gap too.
+    """
 
     def check(example):
-        position = example["__pos__"]
+        position = tf.where(example["__sentinel__"], end_position(), example["__pos__"])
         first_missing = report.previous + 1
         gap = position - first_missing
 
@@ -296,9 +305,16 @@ def make_dataset(
 
         files = _tfrecord_files(source)
         parsed, kinds = read_rows(files, fields, spec)
-        num_rows = sum(1 for _ in tf.data.TFRecordDataset(files))
         origin = files[0] if len(files) == 1 else f"{len(files)} TFRecord files ({os.path.dirname(files[0])})"
-        rows = parsed.enumerate().map(lambda p, row: {**row, "__pos__": p})
+
+        def count(p, row):
+            # Records stream in file order; counting them as they pass (instead of
+            # reading every file once more up front) gives the end-of-pass position.
+            with tf.control_dependencies([report.records.assign(p + 1)]):
+                return {**row, "__pos__": tf.identity(p)}
+
+        rows = parsed.enumerate().map(count)
+        num_rows, end_position = None, report.records.read_value
         layouts = {}
         shuffle_rows = False  # records stream in file order; shuffled after decoding
 
@@ -318,6 +334,7 @@ def make_dataset(
         table = {k: tf.constant(v) for k, v in raw.columns.items()}
         table["__row__"] = tf.constant(raw.rows, tf.int64)
         last = num_rows - 1
+        end_position = lambda: tf.constant(num_rows, tf.int64)  # noqa: E731
 
         def row_index(p):
             if not shuffle_rows:
@@ -343,21 +360,17 @@ def make_dataset(
 
     decode = _example_decoder(fields, kinds, layouts, spec.column if spec else None, config.presence_inputs, modalities)
     ds = rows.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).ignore_errors()
-    ds = ds.concatenate(_sentinel_like(ds.element_spec, num_rows))
-    ds = ds.map(_checker(on_error, origin, report, describe_position))
+    ds = ds.concatenate(_sentinel_like(ds.element_spec))
+    ds = ds.map(_checker(on_error, origin, report, describe_position, end_position))
     batched_audio = [(f.name, layouts[f.column]["rate"], f) for f in fields if layouts.get(f.column, {}).get("rate")]
     if batch_size is None and batched_audio:
         raise ValueError("`batch_size=None` is not supported with file audio; pass a batch size.")
     image_fields = [f.name for f in fields if f.kind == "image"]
 
-    def strip(example):
-        example = dict(example)
-        example.pop("__pos__")
-        return example
-
     def split(example):
         example = dict(example)
-        example.pop("__sentinel__", None)
+        example.pop("__pos__")
+        example.pop("__sentinel__")
         target = example.pop("__label__", None)
         if augment:
             for name in image_fields:
@@ -367,20 +380,19 @@ def make_dataset(
     if cache:
         # Everything deterministic happens once, before the cache: decoding, the
         # error check, resampling. Later passes only shuffle, augment and batch.
-        ds = ds.map(strip)
         if batched_audio:
             ds = ds.batch(256).map(_batch_resampler(batched_audio), num_parallel_calls=tf.data.AUTOTUNE).unbatch()
         ds = ds.cache() if cache == "memory" else ds.cache(cache)
         ds = ds.filter(_cached_pass_reporter(on_error, origin, report))
         if shuffle:
-            ds = ds.shuffle(min(num_rows, 10_000), seed=seed, reshuffle_each_iteration=True)
+            ds = ds.shuffle(min(num_rows or 10_000, 10_000), seed=seed, reshuffle_each_iteration=True)
         ds = ds.map(split, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
         if batch_size is not None:
             ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
     else:
-        ds = ds.filter(lambda e: tf.logical_not(e["__sentinel__"])).map(strip)
+        ds = ds.filter(lambda e: tf.logical_not(e["__sentinel__"]))
         if shuffle and not shuffle_rows:
-            ds = ds.shuffle(min(num_rows, 10_000), seed=seed, reshuffle_each_iteration=True)
+            ds = ds.shuffle(min(num_rows or 10_000, 10_000), seed=seed, reshuffle_each_iteration=True)
         ds = ds.map(split, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
         if batch_size is not None:
             ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)

@@ -1,6 +1,5 @@
 """What the pipeline must produce for a `ModelConfig`: one field per model input."""
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
@@ -78,6 +77,3 @@ def label_spec(config, column="label"):
     num_classes = None if head.task == "regression" else (2 if head.task == "binary" else head.num_outputs)
     return LabelSpec(column=column, task=head.task, num_classes=num_classes, names=names)
 
-
-def replace(field, **changes):
-    return dataclasses.replace(field, **changes)

@@ -242,3 +242,22 @@ def test_cli_to_tfrecord(files, hub_dir, tmp_path, capsys):
     x, y = _all(make_dataset(prefix + "-*.tfrecord", config, batch_size=5))
     assert sorted(y.tolist()) == sorted(i % 3 for i in range(N))
     assert x["image_present"].sum() == N - 1  # the row without an image stays a missing modality
+
+
+def test_tfrecord_corrupt_last_record_is_counted_every_pass(files, hub_dir, tmp_path, capfd):
+    config = _config(hub_dir)
+    with open(files / "data.csv") as f:
+        rows = list(csv.DictReader(f))
+    columns = {key: [r[key] for r in rows] for key in rows[0]}
+    columns["image"] = [(files / p).read_bytes() if p else b"" for p in columns["image"]]
+    columns["audio"] = [(files / p).read_bytes() for p in columns["audio"]]
+    columns["image"][-1] = b"\x89PNG truncated"  # the last record: only the end-of-pass position reveals it
+    shards = write_tfrecords(columns, config, str(tmp_path / "rec" / "bad"), num_shards=1)
+    report = ErrorReport()
+    ds = make_dataset(shards, config, batch_size=5, on_error="skip", report=report)
+    for _ in range(2):
+        assert len(_all(ds)[1]) == N - 1
+        assert int(report.last_pass.numpy()) == 1
+    assert "TFRecord record #11" in capfd.readouterr().err
+    with pytest.raises(tf.errors.InvalidArgumentError, match="could not read or decode TFRecord record #11"):
+        _all(make_dataset(shards, config, batch_size=5))
