@@ -118,9 +118,8 @@ def main(argv=None):
     config = build_config(work)
 
     pipeline = lambda: make_dataset(manifest, config, batch_size=args.batch_size)  # noqa: E731
-    generator = lambda: ((x, y) for x, y in python_generator(manifest))  # noqa: E731
     pipe_rate, pipe_all = examples_per_second(pipeline, args.repeats)
-    gen_rate, gen_all = examples_per_second(generator, args.repeats)
+    gen_rate, gen_all = examples_per_second(lambda: python_generator(manifest), args.repeats)
 
     features, labels = {"image": [], "audio": []}, []
     for x, y in make_dataset(manifest, config, batch_size=args.batch_size):

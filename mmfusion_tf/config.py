@@ -58,10 +58,9 @@ class _Modality:
 class _HubModality(_Modality):
     def resolved(self, kind):
         """Encoder settings with the preset filled in (explicit fields win)."""
-        from mmfusion_tf.presets import get_preset
+        from mmfusion_tf.presets import encoder_arguments
 
-        values = get_preset(self.preset, kind) if self.preset else {}
-        values.pop("output_dim", None)
+        values = encoder_arguments(self.preset, kind) if self.preset else {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.name in values and value is None:
@@ -213,9 +212,7 @@ class HeadConfig:
     @property
     def num_outputs(self):
         """Width of the final layer."""
-        if self.task == "regression":
-            return 1
-        if self.task == "binary":
+        if self.task in ("regression", "binary"):
             return 1
         return self.num_classes if self.num_classes is not None else len(self.labels)
 

@@ -19,10 +19,10 @@ import os
 import time
 
 import numpy as np
-import tensorflow as tf
 
 from mmfusion_tf._keras import keras
 from mmfusion_tf.config import AudioModality, FusionConfig, HeadConfig, ImageModality, ModelConfig, TextModality
+from mmfusion_tf.data import make_dataset
 from mmfusion_tf.datasets import demo
 from mmfusion_tf.datasets.demo_backbones import AUDIO_SECONDS, IMAGE_SIZE, SAMPLE_RATE, prepare_demo_backbones
 from mmfusion_tf.models import build_model, default_loss, default_metrics
@@ -55,16 +55,6 @@ def demo_config(handles, modalities=MODALITIES, fusion="weighted_sum", projectio
     )
 
 
-def _dataset(split, names, batch_size, shuffle, seed):
-    features = {name: split[name] for name in names}
-    if "text" in features:
-        features["text"] = tf.constant(list(features["text"]), dtype=tf.string)
-    ds = tf.data.Dataset.from_tensor_slices((features, split["label"]))
-    if shuffle:
-        ds = ds.shuffle(len(split["label"]), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
 def _set_backbones_trainable(model, config, trainable):
     for modality in config.modalities:
         model.get_layer(f"{modality.name}_encoder").trainable = trainable
@@ -76,8 +66,8 @@ def train_and_evaluate(config, splits, frozen_epochs, fine_tune_epochs, batch_si
     train, val, test = splits
     names = config.modality_names
     model = build_model(config)
-    train_ds = _dataset(train, names, batch_size, True, seed)
-    val_ds = _dataset(val, names, batch_size, False, seed)
+    train_ds = make_dataset(train, config, batch_size=batch_size, training=True, augment=False, seed=seed)
+    val_ds = make_dataset(val, config, batch_size=batch_size)
     stages = [("frozen", False, 3e-3, frozen_epochs), ("fine-tune", True, 3e-4, fine_tune_epochs)]
     history = {}
     for stage, trainable, learning_rate, epochs in stages:
@@ -87,7 +77,7 @@ def train_and_evaluate(config, splits, frozen_epochs, fine_tune_epochs, batch_si
         model.compile(keras.optimizers.Adam(learning_rate), default_loss(config.head), metrics=default_metrics(config.head))
         fit = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose, shuffle=False)
         history[stage] = {k: [float(v) for v in vs] for k, vs in fit.history.items()}
-    outputs = model.predict(_dataset(test, names, batch_size, False, seed), verbose=0)
+    outputs = model.predict(make_dataset(test, config, batch_size=batch_size), verbose=0)
     metrics = classification_metrics(test["label"], outputs["probabilities"])
     metrics["mean_fusion_weights"] = dict(zip(names, np.asarray(outputs["fusion_weights"]).mean(0).round(4).tolist()))
     metrics["history"] = history

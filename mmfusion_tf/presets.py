@@ -109,6 +109,13 @@ def get_preset(name, kind=None):
     raise ValueError(f"Unknown preset {name!r}. Available presets: {allowed}")
 
 
+def encoder_arguments(name, kind):
+    """Preset `name` as encoder keyword arguments (`output_dim` is informative only)."""
+    spec = get_preset(name, kind)
+    spec.pop("output_dim", None)
+    return spec
+
+
 def list_presets(kind=None):
     """Names of the presets, for one `kind` ("image", "text", "audio") or all."""
     if kind is None:

@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from mmfusion_tf._keras import keras
 from mmfusion_tf.backbones.hub_encoder import HubEncoder
-from mmfusion_tf.presets import get_preset
+from mmfusion_tf.presets import encoder_arguments
 
 POOLINGS = ("mean", "max", "attention")
 
@@ -59,9 +59,7 @@ class AudioEncoder(keras.layers.Layer):
     @classmethod
     def from_preset(cls, preset, **kwargs):
         """Audio encoder for a named preset (see `mmfusion_tf.presets`)."""
-        spec = get_preset(preset, "audio")
-        spec.pop("output_dim")
-        return cls(**{**spec, **kwargs})
+        return cls(**{**encoder_arguments(preset, "audio"), **kwargs})
 
     def build(self, input_shape):
         self._frame_dim = None

@@ -28,7 +28,7 @@ def resolve_handle(handle):
     handle = os.fspath(handle)
     if os.path.isdir(handle):
         return handle
-    if not handle.startswith(_URL_PREFIXES) and not handle.startswith(("kaggle", "@")):
+    if not handle.startswith(_URL_PREFIXES):
         raise FileNotFoundError(
             f"TF-Hub module not found: `handle`={handle!r} is neither an existing "
             "folder nor a hub URL (https://tfhub.dev/..., https://www.kaggle.com/models/...)."
@@ -56,10 +56,6 @@ def _sanitize(name):
     """Keras variable names: no ':0', no slashes (optimizer slot names break)."""
     name = re.sub(r":\d+$", "", name)
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
-
-
-def _keras_dtype(dtype):
-    return tf.as_dtype(dtype).name
 
 
 @keras.saving.register_keras_serializable(package="mmfusion_tf")
@@ -144,7 +140,7 @@ class HubEncoder(keras.layers.Layer):
             adopted = keras.Variable(
                 initializer=var,
                 shape=var.shape,
-                dtype=_keras_dtype(var.dtype),
+                dtype=var.dtype.name,
                 trainable=id(var) in trainable_ids,
                 name=_sanitize(var.name),
             )

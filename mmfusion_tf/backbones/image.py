@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from mmfusion_tf._keras import keras
 from mmfusion_tf.backbones.hub_encoder import HubEncoder
-from mmfusion_tf.presets import get_preset
+from mmfusion_tf.presets import encoder_arguments
 
 
 @keras.saving.register_keras_serializable(package="mmfusion_tf")
@@ -58,9 +58,7 @@ class ImageEncoder(keras.layers.Layer):
     @classmethod
     def from_preset(cls, preset, **kwargs):
         """Image encoder for a named preset (see `mmfusion_tf.presets`)."""
-        spec = get_preset(preset, "image")
-        spec.pop("output_dim")
-        return cls(**{**spec, **kwargs})
+        return cls(**{**encoder_arguments(preset, "image"), **kwargs})
 
     def call(self, images, training=None):
         images = tf.cast(images, tf.float32)

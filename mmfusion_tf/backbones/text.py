@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from mmfusion_tf._keras import keras
 from mmfusion_tf.backbones.hub_encoder import HubEncoder
-from mmfusion_tf.presets import get_preset
+from mmfusion_tf.presets import encoder_arguments
 
 POOLINGS = ("output_key", "mean")
 
@@ -57,38 +57,25 @@ class TextEncoder(keras.layers.Layer):
         self.tokenizer = (
             HubEncoder(preprocessor, trainable=False, name="preprocessor") if preprocessor else None
         )
-        self.backbone = HubEncoder(handle, trainable=trainable, name="backbone")
+        backbone_key = "sequence_output" if pooling == "mean" else output_key
+        self.backbone = HubEncoder(handle, trainable=trainable, output_key=backbone_key, name="backbone")
 
     @classmethod
     def from_preset(cls, preset, **kwargs):
         """Text encoder for a named preset (see `mmfusion_tf.presets`)."""
-        spec = get_preset(preset, "text")
-        spec.pop("output_dim")
-        return cls(**{**spec, **kwargs})
-
-    def _pick(self, outputs, key):
-        if not isinstance(outputs, dict):
-            return outputs
-        if key not in outputs:
-            raise ValueError(
-                f"Unknown `output_key`={key!r} for text module {self.handle!r}. "
-                f"Available keys: {sorted(outputs)}"
-            )
-        return outputs[key]
+        return cls(**{**encoder_arguments(preset, "text"), **kwargs})
 
     def call(self, text, training=None):
         if text.shape.rank == 2:
             text = tf.squeeze(text, axis=-1)
         if self.tokenizer is None:
-            return self._pick(self.backbone(text, training=training), self.output_key)
+            return self.backbone(text, training=training)
         tokens = self.tokenizer(text)
-        outputs = self.backbone(tokens, training=training)
-        if self.pooling == "mean":
-            sequence = self._pick(outputs, "sequence_output")
-            mask = tf.cast(tokens["input_mask"], sequence.dtype)[..., None]
-            total = tf.reduce_sum(sequence * mask, axis=1)
-            return total / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
-        return self._pick(outputs, self.output_key)
+        outputs = self.backbone(tokens, training=training)  # pooled, or sequence for mean pooling
+        if self.pooling != "mean":
+            return outputs
+        mask = tf.cast(tokens["input_mask"], outputs.dtype)[..., None]
+        return tf.reduce_sum(outputs * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
 
     def get_config(self):
         config = super().get_config()

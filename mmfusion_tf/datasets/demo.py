@@ -29,6 +29,7 @@ Example:
 
 import numpy as np
 from mmfusion_tf._validation import is_int as _is_int, is_real as _is_real
+from mmfusion_tf.data.splits import stratified_split
 
 # === Constants ===
 
@@ -243,14 +244,13 @@ def demo_vocabulary():
 def split_demo_data(data, fractions=(0.7, 0.15, 0.15), seed=0):
     """Splits a dataset dict into train/val/test, stratified by label.
 
-    Every array in `data` is indexed along its first axis. Within each label
-    the examples are shuffled and cut by `fractions` (rounded per label, so a
-    split's size may differ from `fraction * N` by up to one per label); each
-    split is then shuffled.
+    Every array in `data` is indexed along its first axis; the rows come from
+    `mmfusion_tf.data.stratified_split` (within each label, shuffled and cut
+    by `fractions`, rounded per label), in index order.
 
     Args:
         data: dict of arrays with equal first dimension, including `"label"`.
-        fractions: 3 floats >= 0 summing to 1, for (train, val, test).
+        fractions: 3 floats > 0 summing to 1, for (train, val, test).
         seed: int >= 0, seed of the shuffles.
 
     Returns:
@@ -279,36 +279,13 @@ def split_demo_data(data, fractions=(0.7, 0.15, 0.15), seed=0):
             f"All arrays in `data` must have the same first dimension. "
             f"Received: lengths={lengths}"
         )
-    try:
-        fracs = np.asarray(fractions, dtype=np.float64)
-    except (TypeError, ValueError):
-        fracs = None
-    if (
-        fracs is None
-        or fracs.shape != (3,)
-        or not np.all(np.isfinite(fracs))
-        or np.any(fracs < 0)
-        or abs(fracs.sum() - 1.0) > 1e-6
-    ):
+    if isinstance(fractions, str) or np.ndim(fractions) != 1 or len(fractions) != 3:
         raise ValueError(
-            "`fractions` must be 3 non-negative numbers summing to 1. "
+            "`fractions` must be 3 positive numbers (train, val, test) summing to 1. "
             f"Received: fractions={fractions!r}"
         )
-    _check_seed(seed)
-
-    rng = np.random.default_rng([seed, 100])
-    cuts = np.cumsum(fracs)[:2]
-    parts = ([], [], [])
-    for value in np.unique(label):
-        idx = rng.permutation(np.flatnonzero(label == value))
-        ends = np.round(cuts * len(idx)).astype(int)
-        for part, chunk in zip(parts, np.split(idx, ends)):
-            part.append(chunk)
-    splits = []
-    for part in parts:
-        idx = rng.permutation(np.concatenate(part)) if part else np.zeros(0, int)
-        splits.append({key: value[idx] for key, value in arrays.items()})
-    return tuple(splits)
+    parts = stratified_split(label, fractions, seed=seed)  # validates values, names `fractions`
+    return tuple({key: value[idx] for key, value in arrays.items()} for idx in parts)
 
 
 # === Validation ===

@@ -73,9 +73,6 @@ class AttentionFusion(BaseFusion):
         fused = ops.sum(stacked * weights[:, :, None], axis=1)
         return fused, weights
 
-    def _fused_dim(self, num_modalities):
-        return self.projection_dim
-
     def get_config(self):
         config = super().get_config()
         config.update({"attention_units": self.attention_units})

@@ -243,9 +243,8 @@ class BaseFusion(keras.layers.Layer):
         )
 
     def _fused_dim(self, num_modalities):
-        raise NotImplementedError(
-            f"{self.__class__.__name__} must implement `_fused_dim()`."
-        )
+        """Width of `fused`; layers whose output is not `projection_dim` wide override it."""
+        return self.projection_dim
 
     def _check_inputs(self, inputs):
         if not isinstance(inputs, (list, tuple)):

@@ -69,6 +69,3 @@ class GatedFusion(BaseFusion):
         gates = masked_softmax(logits, mask[:, :, None], axis=1)  # [B, M, D]
         fused = ops.sum(gates * ops.stack(features, axis=1), axis=1)
         return fused, ops.mean(gates, axis=-1)
-
-    def _fused_dim(self, num_modalities):
-        return self.projection_dim

@@ -170,9 +170,6 @@ class TransformerFusion(BaseFusion):
         weights = renormalize_over_present(ops.cast(weights, fused.dtype), mask)
         return fused, weights
 
-    def _fused_dim(self, num_modalities):
-        return self.projection_dim
-
     def get_config(self):
         config = super().get_config()
         config.update(

@@ -85,9 +85,6 @@ class WeightedSumFusion(ScalarWeightsMixin, BaseFusion):
         fused = ops.sum(stacked * weights[:, :, None], axis=1)
         return fused, weights
 
-    def _fused_dim(self, num_modalities):
-        return self.projection_dim
-
     def get_config(self):
         config = super().get_config()
         config.update({"weights": self.modality_weights, "mode": self.mode})

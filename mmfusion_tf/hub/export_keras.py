@@ -1,11 +1,8 @@
 """Save a Keras model as a TF-Hub reusable SavedModel (TF2 format)."""
 
-import os
-import shutil
-import tempfile
-
 import tensorflow as tf
 
+from mmfusion_tf._atomic import atomic_directory
 from mmfusion_tf._keras import keras
 
 
@@ -54,10 +51,6 @@ def export_keras_as_hub_module(model, export_dir, input_signature=None, overwrit
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a keras.Model. Received: model={type(model)!r}")
-    if os.path.exists(export_dir) and not overwrite:
-        raise FileExistsError(
-            f"`export_dir` already exists: {export_dir}. Pass overwrite=True to replace it."
-        )
     if input_signature is None:
         if not getattr(model, "inputs", None):
             raise ValueError(
@@ -85,15 +78,6 @@ def export_keras_as_hub_module(model, export_dir, input_signature=None, overwrit
         [tf.function(regularization_loss, input_signature=[])] if model.losses else []
     )
 
-    parent = os.path.dirname(os.path.abspath(export_dir))
-    os.makedirs(parent, exist_ok=True)
-    tmp_dir = tempfile.mkdtemp(prefix=".tmp_hub_", dir=parent)
-    try:
+    with atomic_directory(export_dir, overwrite) as tmp_dir:
         tf.saved_model.save(root, tmp_dir)
-        if os.path.exists(export_dir):
-            shutil.rmtree(export_dir)
-        os.replace(tmp_dir, export_dir)
-    finally:
-        if os.path.exists(tmp_dir):
-            shutil.rmtree(tmp_dir)
     return export_dir

@@ -1,11 +1,12 @@
 """Write a BERT-style TF-Hub text preprocessor (tensorflow-text WordPiece)."""
 
 import os
-import shutil
 import tempfile
 
 import tensorflow as tf
 import tensorflow_text as tf_text
+
+from mmfusion_tf._atomic import atomic_directory
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
@@ -99,24 +100,10 @@ def export_wordpiece_preprocessor(vocab, export_dir, seq_length=128, lower_case=
         raise ValueError("`vocab` has duplicate tokens.")
     if not isinstance(seq_length, int) or seq_length < 3:
         raise ValueError(f"`seq_length` must be an int >= 3. Received: seq_length={seq_length!r}")
-    if os.path.exists(export_dir) and not overwrite:
-        raise FileExistsError(
-            f"`export_dir` already exists: {export_dir}. Pass overwrite=True to replace it."
-        )
 
-    parent = os.path.dirname(os.path.abspath(export_dir))
-    os.makedirs(parent, exist_ok=True)
-    work_dir = tempfile.mkdtemp(prefix=".tmp_pre_", dir=parent)
-    try:
-        vocab_path = os.path.join(work_dir, "vocab.txt")
+    with atomic_directory(export_dir, overwrite) as module_dir, tempfile.TemporaryDirectory() as vocab_dir:
+        vocab_path = os.path.join(vocab_dir, "vocab.txt")  # copied into the module's assets on save
         with open(vocab_path, "w", encoding="utf-8") as f:
             f.write("\n".join(vocab) + "\n")
-        module = _BertPreprocessor(vocab_path, seq_length, lower_case)
-        saved_dir = os.path.join(work_dir, "module")
-        tf.saved_model.save(module, saved_dir)
-        if os.path.exists(export_dir):
-            shutil.rmtree(export_dir)
-        os.replace(saved_dir, export_dir)
-    finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
+        tf.saved_model.save(_BertPreprocessor(vocab_path, seq_length, lower_case), module_dir)
     return export_dir

@@ -62,14 +62,12 @@ class ProbabilitiesToLogits(keras.layers.Layer):
         return {**config, "activation": self.activation}
 
 
-def default_loss(head, label_smoothing=0.0):
+def default_loss(head):
     """Loss on the model's `logits` (classification) or `prediction` (regression)."""
     if head.task == "multiclass":
-        if label_smoothing:
-            return _SparseSmoothedCrossentropy(head.num_outputs, label_smoothing)
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     if head.task in ("binary", "multilabel"):
-        return keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=label_smoothing)
+        return keras.losses.BinaryCrossentropy(from_logits=True)
     return keras.losses.MeanSquaredError()
 
 
@@ -81,19 +79,3 @@ def default_metrics(head):
         return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc", multi_label=head.task == "multilabel")]
     return [keras.metrics.RootMeanSquaredError(name="rmse"), keras.metrics.MeanAbsoluteError(name="mae")]
 
-
-@keras.saving.register_keras_serializable(package="mmfusion_tf")
-class _SparseSmoothedCrossentropy(keras.losses.Loss):
-    """Categorical cross-entropy with label smoothing on integer labels."""
-
-    def __init__(self, num_classes, label_smoothing, name="sparse_smoothed_crossentropy", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.num_classes = num_classes
-        self.label_smoothing = label_smoothing
-
-    def call(self, y_true, y_pred):
-        labels = tf.one_hot(tf.cast(tf.reshape(y_true, [-1]), tf.int32), self.num_classes)
-        return keras.losses.categorical_crossentropy(labels, y_pred, from_logits=True, label_smoothing=self.label_smoothing)
-
-    def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes, "label_smoothing": self.label_smoothing}
