@@ -117,10 +117,8 @@ def _file_decoder(field, kind, layout):
         if field.kind == "image":
             return _fit_image(decoders.decode_image(contents, channels=field.channels), field)
         audio, rate = decode_wav(contents)
-        if source_rate:
-            message = f"all {field.column!r} files were expected at {source_rate} Hz"
-            with tf.control_dependencies([tf.debugging.assert_equal(rate, source_rate, message=message)]):
-                return decoders.fit_length(audio, _source_length(field, source_rate))
+        if source_rate:  # every file's rate was read from its header when the dataset was built
+            return decoders.fit_length(audio, _source_length(field, source_rate))
         return decoders.fit_length(decoders.resample(audio, rate, field.sample_rate), field.num_samples)
 
     def zeros():
