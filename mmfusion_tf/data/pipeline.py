@@ -365,26 +365,42 @@ def make_dataset(
         raise ValueError("`batch_size=None` is not supported with file audio; pass a batch size.")
     image_fields = [f.name for f in fields if f.kind == "image"]
 
-    def split(example):
+    def split(example, with_augmentation=augment):
         example = dict(example)
         example.pop("__pos__")
         example.pop("__sentinel__")
         target = example.pop("__label__", None)
-        if augment:
+        if with_augmentation:
             for name in image_fields:
                 example[name] = augment_image(example[name], seed=seed)
         return (example, target) if target is not None else example
 
+    def augment_images(features, *target):
+        features = dict(features)
+        for name in image_fields:
+            features[name] = augment_image(features[name], seed=seed)
+        return (features, *target) if target else features
+
     if cache:
         # Everything deterministic happens once, before the cache: decoding, the
-        # error check, resampling. Later passes only shuffle, augment and batch.
+        # error check, resampling and (unless skips must be re-reported on every
+        # pass) dropping the bookkeeping keys. Later passes only shuffle, augment
+        # and batch, like data already in memory.
         if batched_audio:
             ds = ds.batch(256).map(_batch_resampler(batched_audio), num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+        report_cached_passes = on_error == "skip"
+        if not report_cached_passes:
+            ds = ds.filter(lambda e: tf.logical_not(e["__sentinel__"]))
+            ds = ds.map(lambda e: split(e, with_augmentation=False), num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.cache() if cache == "memory" else ds.cache(cache)
-        ds = ds.filter(_cached_pass_reporter(on_error, origin, report))
+        if report_cached_passes:
+            ds = ds.filter(_cached_pass_reporter(on_error, origin, report))
         if shuffle:
             ds = ds.shuffle(min(num_rows or 10_000, 10_000), seed=seed, reshuffle_each_iteration=True)
-        ds = ds.map(split, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+        if report_cached_passes:
+            ds = ds.map(split, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+        elif augment:
+            ds = ds.map(augment_images, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
         if batch_size is not None:
             ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
     else:

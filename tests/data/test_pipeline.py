@@ -261,3 +261,14 @@ def test_tfrecord_corrupt_last_record_is_counted_every_pass(files, hub_dir, tmp_
     assert "TFRecord record #11" in capfd.readouterr().err
     with pytest.raises(tf.errors.InvalidArgumentError, match="could not read or decode TFRecord record #11"):
         _all(make_dataset(shards, config, batch_size=5))
+
+
+def test_cached_training_still_augments_every_pass(files, hub_dir):
+    config = _config(hub_dir)
+    plain = _all(make_dataset(str(files / "data.csv"), config, batch_size=N))
+    ds = make_dataset(str(files / "data.csv"), config, batch_size=N, training=True, shuffle=False, cache="memory")
+    first, second = _all(ds), _all(ds)
+    np.testing.assert_array_equal(first[1], plain[1])  # same rows, same labels
+    assert not np.array_equal(first[0]["image"], plain[0]["image"])  # augmented
+    assert not np.array_equal(first[0]["image"], second[0]["image"])  # differently each pass
+    np.testing.assert_array_equal(first[0]["audio"], plain[0]["audio"])  # only images are augmented
