@@ -9,7 +9,10 @@ streaming headers with an unknown data size.
 
 import numbers
 
+import numpy as np
 import tensorflow as tf
+
+from mmfusion_tf._validation import check_int
 
 # === WAV container constants ===
 
@@ -77,7 +80,7 @@ def _uint32(words, index):
     return words[index] + words[index + 1] * 65536
 
 
-class _Checks:
+class Checks:
     """`tf.debugging.Assert`s run in order: each waits for the previous one.
 
     In a graph, ops without a dependency run in any order, so the ops after a
@@ -124,7 +127,9 @@ def convert_channels(image, channels):
         lambda: image,
     )
     branches = {1: to_grey, 3: to_rgb, 4: to_rgba}[channels]
-    return tf.switch_case(tf.shape(image)[-1] - 1, branches)
+    converted = tf.switch_case(tf.shape(image)[-1] - 1, branches)
+    converted.set_shape(image.shape[:-1].concatenate([channels]))
+    return converted
 
 
 def decode_image(contents, channels=3, name="image"):
@@ -159,25 +164,56 @@ def decode_image(contents, channels=3, name="image"):
         return image
 
 
-def load_image(contents, channels=3):
-    """Decodes an encoded image file to uint8 `[height, width, channels]`.
+def fit_image(image, image_size):
+    """Resizes a uint8 image to `image_size` (bilinear, rounded); the image counterpart of `fit_length`.
 
-    The image counterpart of `load_audio`; same as `decode_image`.
+    An image already of that size is returned as is (no resampling, exact).
 
     Args:
-        contents: Scalar string tensor, the encoded file's bytes.
-        channels: Int, 1 (grey), 3 (RGB) or 4 (RGBA).
+        image: uint8 tensor `[height, width, channels]` (static channels).
+        image_size: `(height, width)` ints, the output size.
 
     Returns:
-        uint8 tensor of shape `[height, width, channels]`.
+        uint8 tensor of static shape `[height, width, channels]`.
 
     Example:
 
-    >>> jpeg = tf.io.encode_jpeg(tf.zeros([4, 4, 3], tf.uint8))
-    >>> load_image(jpeg, channels=1).shape
-    TensorShape([4, 4, 1])
+    >>> fit_image(tf.zeros([4, 6, 3], tf.uint8), (2, 3)).shape
+    TensorShape([2, 3, 3])
     """
-    return decode_image(contents, channels=channels, name="load_image")
+    height, width = image_size
+    if tuple(image.shape[:2]) == (height, width):
+        return image
+    resized = tf.cond(
+        tf.reduce_all(tf.equal(tf.shape(image)[:2], [height, width])),
+        lambda: image,
+        lambda: tf.cast(tf.clip_by_value(tf.round(tf.image.resize(image, [height, width])), 0, 255), tf.uint8),
+    )
+    return tf.ensure_shape(resized, [height, width, image.shape[-1]])
+
+
+def or_zeros(contents, shape, dtype, decode, maybe_empty=True):
+    """`decode()`, or zeros of `shape` and `dtype` when `contents` is empty (a missing file).
+
+    The one rule for a missing image/audio value, shared by the data
+    pipeline and the serving graph: an empty string decodes to zeros (the
+    model sees the modality as absent) instead of failing.
+
+    Args:
+        contents: Scalar string tensor (file path or encoded bytes).
+        shape: Shape of the zeros (`decode()`'s shape).
+        dtype: Their dtype (`tf.string` gives empty strings).
+        decode: Function of no arguments, the value when `contents` is not empty.
+        maybe_empty: False when `contents` is known to be non-empty: just `decode()`.
+
+    Example:
+
+    >>> or_zeros(tf.constant(""), [2], tf.float32, lambda: tf.ones([2])).numpy().tolist()
+    [0.0, 0.0]
+    """
+    if not maybe_empty:
+        return decode()
+    return tf.cond(tf.equal(tf.strings.length(contents), 0), lambda: tf.zeros(shape, dtype), decode)
 
 
 # === Audio ===
@@ -246,7 +282,7 @@ def decode_wav(contents):
                 f"`contents` must be a scalar string (one file's bytes). Received: shape={contents.shape}"
             )
         size = tf.cast(tf.strings.length(contents), tf.int64)
-        checks = _Checks()
+        checks = Checks()
         riff = _read_words(contents, 0, 6)
         checks.check(
             (size >= 12) & (_uint32(riff, 0) == _FOURCC_RIFF) & (_uint32(riff, 4) == _FOURCC_WAVE),
@@ -309,8 +345,7 @@ def decode_wav(contents):
 
 
 def _check_positive_int(value, arg_name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(f"`{arg_name}` must be a positive int. Received: {arg_name}={value!r}")
+    check_int(arg_name, value, minimum=1, noun="int")
 
 
 def _check_waveform_rank(waveform):
@@ -354,7 +389,7 @@ def resample(waveform, rate_in, rate_out):
             return waveform
         rate_in = tf.cast(rate_in, tf.int64)
         rate_out = tf.cast(rate_out, tf.int64)
-        checks = _Checks()
+        checks = Checks()
         checks.check(
             (rate_in > 0) & (rate_out > 0),
             "`rate_in` and `rate_out` must be positive. Received: rate_in=",
@@ -386,6 +421,79 @@ def resample(waveform, rate_in, rate_out):
         resampled.set_shape([None])
         return resampled
 
+
+def resample_batch(waveforms, rate_in, rate_out, num_samples=None):
+    """`resample` (then `fit_length`) of every row of a `[batch, length]` batch, in one FFT.
+
+    Each row comes out exactly as `resample(row, rate_in, rate_out)` would
+    give it: `round(length * rate_out / rate_in)` samples (halves round up)
+    with scipy's Nyquist-bin handling; with `num_samples`, then cropped or
+    zero-padded to `num_samples` as `fit_length` does. After cropping/padding
+    at the source rate this is `fit_and_resample`'s rule, so the batched
+    training path and serving feed the model the same samples. Used when
+    every file of a column has the same sample rate.
+
+    Args:
+        waveforms: float32 tensor `[batch, length]`, `length` known statically.
+        rate_in: Positive int, the waveforms' sample rate.
+        rate_out: Positive int, the wanted sample rate.
+        num_samples: Optional positive int, the output length.
+
+    Returns:
+        float32 tensor `[batch, num_samples]` (or `[batch, new_length]`).
+
+    Example:
+
+    >>> resample_batch(tf.zeros([2, 8000]), 8000, 16000, 12345).shape
+    TensorShape([2, 12345])
+    """
+    _check_positive_int(rate_in, "rate_in")
+    _check_positive_int(rate_out, "rate_out")
+    if num_samples is not None:
+        _check_positive_int(num_samples, "num_samples")
+    with tf.name_scope("resample_batch"):
+        waveforms = tf.convert_to_tensor(waveforms, tf.float32)
+        if waveforms.shape.rank != 2 or waveforms.shape[-1] is None:
+            raise ValueError(
+                f"`waveforms` must be `[batch, length]` with a static length. Received: shape={waveforms.shape}"
+            )
+        length = int(waveforms.shape[-1])
+        if rate_in == rate_out or length == 0:  # as `resample`: passed through
+            resampled, new_length = waveforms, length
+        else:
+            new_length = max((2 * length * rate_out + rate_in) // (2 * rate_in), 1)
+            resampled = _fourier_batch(waveforms, length, new_length)
+        if num_samples is None:
+            return resampled
+        if new_length >= num_samples:
+            return resampled[:, :num_samples]
+        return tf.pad(resampled, [[0, 0], [0, num_samples - new_length]])
+
+
+def _fourier_batch(waveforms, length, new_length):
+    """FFT resampling of `[batch, length]` to `[batch, new_length]` (the batched `resample`)."""
+    spectrum = tf.signal.rfft(waveforms)
+    factor = new_length // length
+    if factor > 1 and new_length == factor * length:
+        # Upsampling by a whole factor (8 -> 16 kHz): output sample `factor * n` is input
+        # sample n, and the others are the input shifted by j / factor of a sample, a phase
+        # ramp on its spectrum. Same result as below, but with inverse FFTs of the input's
+        # length instead of one of the output's length.
+        bins = np.arange(length // 2 + 1)
+        ramps = [np.exp(2j * np.pi * j * bins / new_length).astype("complex64") for j in range(1, factor)]
+        phases = [waveforms] + [tf.signal.irfft(spectrum * tf.constant(ramp), [length]) for ramp in ramps]
+        # [batch, length, factor], interleaved; for two phases a complex bitcast avoids a strided copy.
+        interleaved = tf.bitcast(tf.complex(*phases), tf.float32) if factor == 2 else tf.stack(phases, axis=-1)
+        return tf.reshape(interleaved, [-1, new_length])
+    kept = min(length, new_length)
+    nyquist = kept // 2
+    out_bins = new_length // 2 + 1
+    spectrum = tf.pad(spectrum[:, : nyquist + 1], [[0, 0], [0, out_bins - nyquist - 1]])
+    if kept % 2 == 0:  # scipy: the +N/2 bin is doubled when downsampling, halved when upsampling
+        weights = np.ones(out_bins, "float32")
+        weights[nyquist] = 2.0 if new_length < length else 0.5
+        spectrum = spectrum * tf.complex(tf.constant(weights), tf.zeros([out_bins]))
+    return tf.signal.irfft(spectrum, [new_length]) * (new_length / length)
 
 def fit_length(waveform, num_samples):
     """Crops (keeping the start) or zero-pads (at the end) a waveform to `num_samples`.

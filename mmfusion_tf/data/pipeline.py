@@ -21,19 +21,18 @@ row and files: `on_error="raise"` fails right there, naming them;
 end of every pass. Feature keys equal the model's input names.
 """
 
-import glob
 import os
 import sys
 
-import numpy as np
 import tensorflow as tf
 
 from mmfusion_tf.data import decoders
 from mmfusion_tf.data.augment import augment_image
 from mmfusion_tf.data.schema import DEFAULT_MAX_AUDIO_SECONDS, fields_for, label_spec
 from mmfusion_tf.data.sources import from_source, png_layout, wav_layout
+from mmfusion_tf.data.tfrecord import is_tfrecord_source, read_rows, tfrecord_files
 
-TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".tfrec")
+_AUGMENT_SEED_STRIDE = 7919  # seed offset between image inputs (a prime, far from augment_image's seed + 1, + 2)
 
 
 class ErrorReport:
@@ -57,21 +56,6 @@ class ErrorReport:
         self.checked_before = 0  # rows dropped in Python (missing files) before any pass
 
 
-def _is_tfrecord_source(source):
-    items = source if isinstance(source, (list, tuple)) else [source]
-    return bool(items) and all(
-        isinstance(s, (str, os.PathLike)) and os.fspath(s).rstrip("*?").endswith(TFRECORD_SUFFIXES) for s in items
-    )
-
-
-def _tfrecord_files(source):
-    patterns = [os.fspath(s) for s in (source if isinstance(source, (list, tuple)) else [source])]
-    files = sorted({f for p in patterns for f in glob.glob(p)})
-    if not files:
-        raise FileNotFoundError(f"No TFRecord files match {patterns}")
-    return files
-
-
 # === Decoding =================================================================
 
 
@@ -79,19 +63,6 @@ def _native_pcm16(contents):
     """16-bit PCM WAV through TensorFlow's native op (much faster than the general parser)."""
     audio, rate = tf.audio.decode_wav(contents)
     return tf.reduce_mean(audio, axis=-1), tf.cast(rate, tf.int32)
-
-
-def _fit_image(image, field):
-    """Resizes a uint8 image (already at `field.channels`) to `field.image_size`."""
-    height, width = field.image_size
-    if tuple(image.shape[:2]) == (height, width):
-        return image
-    resized = tf.cond(
-        tf.reduce_all(tf.equal(tf.shape(image)[:2], [height, width])),
-        lambda: image,
-        lambda: tf.cast(tf.clip_by_value(tf.round(tf.image.resize(image, [height, width])), 0, 255), tf.uint8),
-    )
-    return tf.ensure_shape(resized, [height, width, field.channels])
 
 
 def _source_length(field, source_rate):
@@ -116,28 +87,24 @@ def _file_decoder(field, kind, layout):
                 image = image[..., None] if image.shape.rank == 2 else image
                 if image.shape[-1] != field.channels:
                     image = decoders.convert_channels(image, field.channels)
-                return _fit_image(image, field)
+                return decoders.fit_image(image, field.image_size)
             return decoders.fit_length(tf.cast(value, tf.float32), field.num_samples)
         contents = tf.io.read_file(value) if kind == "path" else value
         if field.kind == "image":
-            return _fit_image(decoders.decode_image(contents, channels=field.channels), field)
+            return decoders.fit_image(decoders.decode_image(contents, channels=field.channels), field.image_size)
         audio, rate = decode_wav(contents)
         if source_rate:  # every file's rate was read from its header when the dataset was built
             return decoders.fit_length(audio, _source_length(field, source_rate))
         return decoders.fit_and_resample(audio, rate, field.sample_rate, field.num_samples)
 
-    def zeros():
-        if field.kind == "image":
-            return tf.zeros([*field.image_size, field.channels], tf.uint8)
-        length = _source_length(field, source_rate) if source_rate and kind != "array" else field.num_samples
-        return tf.zeros([length], tf.float32)
-
-    def decode_or_missing(value):
-        if kind == "array" or not layout.get("has_empty", True):
-            return decode(value)
-        return tf.cond(tf.equal(tf.strings.length(value), 0), zeros, lambda: decode(value))
-
-    return decode_or_missing
+    if kind == "array":  # arrays have no missing cells
+        return decode
+    if field.kind == "image":
+        shape, dtype = [*field.image_size, field.channels], tf.uint8
+    else:
+        shape, dtype = [_source_length(field, source_rate) if source_rate else field.num_samples], tf.float32
+    has_empty = layout.get("has_empty", True)
+    return lambda value: decoders.or_zeros(value, shape, dtype, lambda: decode(value), maybe_empty=has_empty)
 
 
 def _assemble(rows, files, fields, kinds, label_column, presence, modalities):
@@ -191,12 +158,6 @@ def _layout_keys(column):
     return tuple(f"__wav_{name}__{column}" for name in _WAV_LAYOUT)
 
 
-def _read(path, has_empty):
-    if not has_empty:
-        return tf.io.read_file(path)
-    return tf.cond(tf.equal(tf.strings.length(path), 0), lambda: tf.constant(""), lambda: tf.io.read_file(path))
-
-
 def _pcm16_batch(contents, offsets, sizes, chunk_headers, length):
     """A batch of mono 16-bit PCM WAVs -> float32 `[batch, length]`, with no per-file loop.
 
@@ -220,7 +181,10 @@ def _batch_file_step(field, kind, layout):
     """`(per-row function, its output spec)` for one file column in `_batch_decoder`'s `map_fn`."""
     has_empty = layout.get("has_empty", True)
     if kind == "path" and field.kind == "audio" and layout.get("mono16") and layout.get("rate"):
-        return (lambda path: _read(path, has_empty)), tf.TensorSpec([], tf.string)  # decoded per batch
+        def read(path):  # decoded per batch
+            return decoders.or_zeros(path, [], tf.string, lambda: tf.io.read_file(path), maybe_empty=has_empty)
+
+        return read, tf.TensorSpec([], tf.string)
     if field.kind == "image":
         shape = [*field.image_size, field.channels]
         if kind == "path" and layout.get("png") == tuple(shape):
@@ -229,9 +193,7 @@ def _batch_file_step(field, kind, layout):
                 def decode():
                     return tf.ensure_shape(tf.io.decode_png(tf.io.read_file(path), channels=0), shape)
 
-                if not has_empty:
-                    return decode()
-                return tf.cond(tf.equal(tf.strings.length(path), 0), lambda: tf.zeros(shape, tf.uint8), decode)
+                return decoders.or_zeros(path, shape, tf.uint8, decode, maybe_empty=has_empty)
 
             return png, tf.TensorSpec(shape, tf.uint8)
         return _file_decoder(field, kind, layout), tf.TensorSpec(shape, tf.uint8)
@@ -444,10 +406,8 @@ def make_dataset(
 
     decode_size = int(batch_size) if batch_size is not None else 64  # rows decoded together
 
-    if _is_tfrecord_source(source):
-        from mmfusion_tf.data.tfrecord import read_rows
-
-        files = _tfrecord_files(source)
+    if is_tfrecord_source(source):
+        files = tfrecord_files(source)
         parsed, kinds = read_rows(files, fields, spec)
         origin = files[0] if len(files) == 1 else f"{len(files)} TFRecord files ({os.path.dirname(files[0])})"
 
@@ -530,21 +490,19 @@ def make_dataset(
     ds = ds.map(_checker(on_error, origin, report, describe_position, end_position, decode_again))
     image_fields = [f.name for f in fields if f.kind == "image"]
 
-    def split(example, with_augmentation=augment):
-        example = dict(example)
-        example.pop("__pos__")
-        example.pop("__sentinel__", None)
-        target = example.pop("__label__", None)
-        if with_augmentation:
-            for name in image_fields:
-                example[name] = augment_image(example[name], seed=seed)
-        return (example, target) if target is not None else example
-
     def augment_images(features, *target):
         features = dict(features)
-        for name in image_fields:
-            features[name] = augment_image(features[name], seed=seed)
+        for k, name in enumerate(image_fields):  # each image input its own crop/flip/brightness draws
+            features[name] = augment_image(features[name], seed=seed + _AUGMENT_SEED_STRIDE * k)
         return (features, *target) if target else features
+
+    def split(example, with_augmentation=augment):
+        """Decoded example -> `(features, label)` (or features), without the bookkeeping keys."""
+        features = {k: v for k, v in example.items() if k not in ("__pos__", "__sentinel__", "__label__")}
+        parts = (features, example["__label__"]) if "__label__" in example else (features,)
+        if with_augmentation:
+            return augment_images(*parts)
+        return parts if len(parts) > 1 else features
 
     if cache:
         # Everything deterministic happens once, before the cache: decoding, the
@@ -558,7 +516,7 @@ def make_dataset(
             ds = ds.filter(_has_rows).map(lambda e: split(_drop_marker(e), with_augmentation=False)).unbatch()
         ds = ds.cache() if cache == "memory" else ds.cache(cache)
         if report_cached_passes:
-            ds = ds.filter(_cached_pass_reporter(on_error, origin, report))
+            ds = ds.filter(_cached_pass_reporter(origin, report))
         if shuffle:
             ds = ds.shuffle(min(num_rows or 10_000, 10_000), seed=seed, reshuffle_each_iteration=True)
         if report_cached_passes:
@@ -592,22 +550,21 @@ def _batch_resampler(audio_fields):
     def resample(batch):
         batch = dict(batch)
         for name, source_rate, field in audio_fields:
-            batch[name] = resample_batch(batch[name], source_rate, field.sample_rate, field.num_samples)
+            batch[name] = decoders.resample_batch(batch[name], source_rate, field.sample_rate, field.num_samples)
         return batch
 
     return resample
 
 
-def _cached_pass_reporter(on_error, origin, report):
-    """Filter after a cache: drops the end-of-pass marker, re-reporting skips on cached passes."""
+def _cached_pass_reporter(origin, report):
+    """Filter after a cache (`on_error="skip"`): drops the end-of-pass marker, re-reporting skips on cached passes."""
     cached_passes = tf.Variable(0, dtype=tf.int64, trainable=False, name="cached_passes")
 
     def keep(example):
         def end_of_pass():
             def again():
-                if on_error == "skip":
-                    tf.print("mmfusion_tf.data: end of pass over", origin, "(cached) - skipped", report.last_pass,
-                             "row(s) with missing or unreadable files (on_error='skip')", output_stream=sys.stderr)
+                tf.print("mmfusion_tf.data: end of pass over", origin, "(cached) - skipped", report.last_pass,
+                         "row(s) with missing or unreadable files (on_error='skip')", output_stream=sys.stderr)
                 return tf.constant(True)
 
             printed = tf.cond(cached_passes > 0, again, lambda: tf.constant(True))
@@ -617,43 +574,3 @@ def _cached_pass_reporter(on_error, origin, report):
         return tf.cond(example["__sentinel__"], end_of_pass, lambda: tf.constant(True))
 
     return keep
-
-
-def resample_batch(waveforms, rate_in, rate_out, num_samples):
-    """FFT resampling of `[batch, samples]` waveforms sharing `rate_in` to exactly `num_samples`.
-
-    The batched twin of `decoders.resample` (same scipy-style Nyquist-bin
-    handling), used when every file of a column has the same sample rate:
-    one FFT per batch instead of one per example.
-
-    Example:
-
-    >>> resample_batch(tf.zeros([2, 8000]), 8000, 16000, 16000).shape
-    TensorShape([2, 16000])
-    """
-    waveforms = tf.cast(waveforms, tf.float32)
-    length = int(waveforms.shape[-1])
-    if length == num_samples:
-        return waveforms
-    spectrum = tf.signal.rfft(waveforms)
-    factor = num_samples // length
-    if factor > 1 and num_samples == factor * length:
-        # Upsampling by a whole factor (8 -> 16 kHz): output sample `factor * n` is input
-        # sample n, and the others are the input shifted by j / factor of a sample, a phase
-        # ramp on its spectrum. Same result as below, but with inverse FFTs of the input's
-        # length instead of one of the output's length.
-        bins = np.arange(length // 2 + 1)
-        ramps = [np.exp(2j * np.pi * j * bins / num_samples).astype("complex64") for j in range(1, factor)]
-        phases = [waveforms] + [tf.signal.irfft(spectrum * tf.constant(ramp), [length]) for ramp in ramps]
-        # [batch, length, factor], interleaved; for two phases a complex bitcast avoids a strided copy.
-        interleaved = tf.bitcast(tf.complex(*phases), tf.float32) if factor == 2 else tf.stack(phases, axis=-1)
-        return tf.reshape(interleaved, [-1, num_samples])
-    kept = min(length, num_samples)
-    nyquist = kept // 2
-    out_bins = num_samples // 2 + 1
-    spectrum = tf.pad(spectrum[:, : nyquist + 1], [[0, 0], [0, out_bins - nyquist - 1]])
-    if kept % 2 == 0:  # scipy: the +N/2 bin is doubled when downsampling, halved when upsampling
-        weights = np.ones(out_bins, "float32")
-        weights[nyquist] = 2.0 if num_samples < length else 0.5
-        spectrum = spectrum * tf.complex(tf.constant(weights), tf.zeros([out_bins]))
-    return tf.signal.irfft(spectrum, [num_samples]) * (num_samples / length)

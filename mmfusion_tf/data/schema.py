@@ -51,11 +51,11 @@ def fields_for(config, columns=None, max_audio_seconds=DEFAULT_MAX_AUDIO_SECONDS
     for m in config.modalities:
         if isinstance(m, ImageModality):
             v = m.resolved("image")
-            size = tuple(m.input_shape[:2]) if None not in m.input_shape[:2] else tuple(v.get("image_size") or (224, 224))
+            size = tuple(m.input_shape[:2]) if None not in m.input_shape[:2] else tuple(v["image_size"])
             fields.append(Field(m.name, "image", columns.get(m.name, m.name), m.name, image_size=size, channels=int(m.input_shape[2] or 3)))
         elif isinstance(m, AudioModality):
             v = m.resolved("audio")
-            rate = int(v.get("sample_rate") or 16000)
+            rate = int(v["sample_rate"])
             length = m.num_samples or int(round(rate * max_audio_seconds))
             fields.append(Field(m.name, "audio", columns.get(m.name, m.name), m.name, sample_rate=rate, num_samples=length))
         elif isinstance(m, TextModality):
@@ -74,6 +74,6 @@ def fields_for(config, columns=None, max_audio_seconds=DEFAULT_MAX_AUDIO_SECONDS
 def label_spec(config, column="label"):
     head = config.head
     names = tuple(head.labels) if head.labels else None
-    num_classes = None if head.task == "regression" else (2 if head.task == "binary" else head.num_outputs)
+    num_classes = head.class_count
     return LabelSpec(column=column, task=head.task, num_classes=num_classes, names=names)
 

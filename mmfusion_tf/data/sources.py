@@ -176,9 +176,7 @@ def check_rows(columns, fields, label, origin, base_dir=None, on_error="raise", 
                     keep[i] = False
                 paths.append(path)
             out[f.column] = np.asarray(paths, dtype=object)
-        elif f.kind == "text":
-            out[f.column] = np.asarray(["" if _is_missing(v) else (v.decode() if isinstance(v, bytes) else str(v)) for v in values], dtype=object)
-        elif f.kind == "categorical":
+        elif f.kind in ("text", "categorical"):
             out[f.column] = np.asarray(["" if _is_missing(v) else (v.decode() if isinstance(v, bytes) else str(v)) for v in values], dtype=object)
         elif f.kind == "numeric":
             numbers = np.empty(n, dtype="float32")
@@ -206,20 +204,34 @@ def _looks_like_path(value):
     return len(value) < 1024 and b"\x00" not in value and not value.startswith((b"\x89PNG", b"\xff\xd8", b"RIFF", b"GIF8", b"BM"))
 
 
-def from_source(source, fields, label, on_error="raise", missing_numeric="nan", base_dir=None):
-    """`RawRows` from a manifest path, a dict of arrays or a pandas DataFrame."""
+def read_columns(source):
+    """`(columns, origin, base_dir)` of a manifest path, a pandas DataFrame or a dict of columns.
+
+    `columns` is a new dict `{column: list or array}`; `origin` names the
+    source in messages (the manifest path, or "in-memory data"); `base_dir`
+    is the manifest's folder, which its relative file paths are resolved
+    against (None for in-memory data).
+    """
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
-        columns = read_manifest(path)
-        return check_rows(columns, fields, label, path, base_dir or os.path.dirname(os.path.abspath(path)), on_error, missing_numeric)
+        return read_manifest(path), path, os.path.dirname(os.path.abspath(path))
     if hasattr(source, "to_dict") and hasattr(source, "columns"):  # pandas DataFrame
-        source = {c: source[c].to_numpy() for c in source.columns}
+        return {c: source[c].to_numpy() for c in source.columns}, "in-memory data", None
     if isinstance(source, dict):
-        return check_rows(dict(source), fields, label, "in-memory data", base_dir, on_error, missing_numeric)
+        return dict(source), "in-memory data", None
     raise TypeError(
-        "`source` must be a manifest path (.csv/.tsv/.jsonl), TFRecord file(s), a dict of arrays or a "
-        f"pandas DataFrame. Received: {type(source).__name__}"
+        "`source` must be a manifest path (.csv/.tsv/.jsonl), a dict of arrays or a pandas DataFrame "
+        f"(`make_dataset` also reads TFRecord files). Received: {type(source).__name__}"
     )
+
+
+def from_source(source, fields, label, on_error="raise", missing_numeric="nan"):
+    """`RawRows` from a manifest path, a dict of arrays or a pandas DataFrame (see `read_columns`).
+
+    With `fields=[]` only the label column is read and checked.
+    """
+    columns, origin, base_dir = read_columns(source)
+    return check_rows(columns, fields, label, origin, base_dir, on_error, missing_numeric)
 
 
 def wav_header(path):

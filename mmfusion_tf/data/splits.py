@@ -19,7 +19,7 @@ Example:
 
 
 import numpy as np
-from mmfusion_tf._validation import is_int as _is_int
+from mmfusion_tf._validation import check_seed, is_int as _is_int
 
 # === Public API ===
 
@@ -198,10 +198,7 @@ def _sorted_indices(chunks):
 
 
 def _check_seed(seed):
-    if not _is_int(seed) or seed < 0:
-        raise ValueError(
-            f"`seed` must be a non-negative integer. Received: seed={seed!r}"
-        )
+    check_seed(seed)
 
 
 def _as_1d(name, values):

@@ -2,7 +2,8 @@
 
 `write_tfrecords` reads a manifest (or in-memory data), checks it like
 `make_dataset` does, and stores each row's *encoded* file bytes (PNG/JPEG/
-WAV as they are on disk) so the records are self-contained; decoding
+WAV as they are on disk; decoded arrays as PNG / float WAV, losslessly) so
+the records are self-contained; decoding
 happens in the same tf.data graph as for files. `make_dataset` reads the
 shards back when given `*.tfrecord` paths or globs.
 
@@ -12,13 +13,35 @@ Example:
 >>> train = make_dataset("records/train-*.tfrecord", config, training=True)
 """
 
+import glob
 import os
+import struct
 
 import numpy as np
 import tensorflow as tf
 
 from mmfusion_tf.data.schema import DEFAULT_MAX_AUDIO_SECONDS, fields_for, label_spec
 from mmfusion_tf.data.sources import from_source
+
+TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".tfrec")
+_FORMAT_IEEE_FLOAT = 3
+
+
+def is_tfrecord_source(source):
+    """Whether `source` is TFRecord file(s) or glob(s) (by suffix), not a manifest or in-memory data."""
+    items = source if isinstance(source, (list, tuple)) else [source]
+    return bool(items) and all(
+        isinstance(s, (str, os.PathLike)) and os.fspath(s).rstrip("*?").endswith(TFRECORD_SUFFIXES) for s in items
+    )
+
+
+def tfrecord_files(source):
+    """The sorted files matching a TFRecord path/glob or list of them; raises if none match."""
+    patterns = [os.fspath(s) for s in (source if isinstance(source, (list, tuple)) else [source])]
+    files = sorted({f for p in patterns for f in glob.glob(p)})
+    if not files:
+        raise FileNotFoundError(f"No TFRecord files match {patterns}")
+    return files
 
 
 def _bytes(values):
@@ -33,7 +56,25 @@ def _ints(values):
     return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
 
 
-def _file_bytes(field, kind, value):
+def float_wav(waveform, sample_rate):
+    """Mono 32-bit float WAV bytes of `waveform` (lossless, unlike 16-bit PCM)."""
+    data = np.asarray(waveform, "<f4").tobytes()
+    fmt = struct.pack("<HHIIHH", _FORMAT_IEEE_FLOAT, 1, int(sample_rate), 4 * int(sample_rate), 4, 32)
+    return b"".join([
+        b"RIFF", struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(data)), b"WAVE",
+        b"fmt ", struct.pack("<I", len(fmt)), fmt,
+        b"data", struct.pack("<I", len(data)), data,
+    ])
+
+
+def encoded_bytes(field, kind, value):
+    """The encoded file bytes of one image/audio value of a checked source column.
+
+    `kind` is the column's `RawRows.kinds` entry: a `path` is read (empty
+    path: b""), `bytes` are kept, and a decoded `array` is encoded losslessly
+    (images as PNG, waveforms as 32-bit float WAV at `field.sample_rate`), so
+    it decodes back to the values the in-memory source gives.
+    """
     if kind == "path":
         if not value:
             return b""
@@ -41,10 +82,10 @@ def _file_bytes(field, kind, value):
             return f.read()
     if kind == "bytes":
         return bytes(value)
-    array = np.asarray(value)  # decoded arrays are stored encoded: PNG / 16-bit WAV
+    array = np.asarray(value)
     if field.kind == "image":
         return tf.io.encode_png(array.reshape(array.shape[0], array.shape[1], -1).astype("uint8")).numpy()
-    return tf.audio.encode_wav(array.reshape(-1, 1).astype("float32"), field.sample_rate).numpy()
+    return float_wav(array.reshape(-1), field.sample_rate)
 
 
 def write_tfrecords(source, config, output_prefix, num_shards=1, label="label", columns=None,
@@ -76,7 +117,7 @@ def write_tfrecords(source, config, output_prefix, num_shards=1, label="label", 
             for f in fields:
                 value = raw.columns[f.column][i]
                 if f.kind in ("image", "audio"):
-                    feature[f.column] = _bytes([_file_bytes(f, raw.kinds[f.column], value)])
+                    feature[f.column] = _bytes([encoded_bytes(f, raw.kinds[f.column], value)])
                 elif f.kind == "numeric":
                     feature[f.column] = _floats([float(value)])
                 else:

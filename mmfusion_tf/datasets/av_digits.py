@@ -43,7 +43,7 @@ import zlib
 import numpy as np
 
 from mmfusion_tf.data.splits import stratified_split
-from mmfusion_tf._validation import is_int as _is_int, is_real as _is_real
+from mmfusion_tf._validation import check_seed, is_int as _is_int, is_real as _is_real
 
 # === Constants ===
 
@@ -545,10 +545,7 @@ def _check_args(difficulty, seed, sample_rate, max_seconds, image_size, max_per_
             "`difficulty` must be a number in [0, 1]. "
             f"Received: difficulty={difficulty!r}"
         )
-    if not _is_int(seed) or seed < 0:
-        raise ValueError(
-            f"`seed` must be a non-negative integer. Received: seed={seed!r}"
-        )
+    check_seed(seed)
     if not _is_int(sample_rate) or sample_rate < 1000:
         raise ValueError(
             "`sample_rate` must be an integer >= 1000. "

@@ -28,7 +28,7 @@ Example:
 
 
 import numpy as np
-from mmfusion_tf._validation import is_int as _is_int, is_real as _is_real
+from mmfusion_tf._validation import check_int, check_seed, is_int as _is_int, is_real as _is_real
 from mmfusion_tf.data.splits import stratified_split
 
 # === Constants ===
@@ -294,17 +294,11 @@ def split_demo_data(data, fractions=(0.7, 0.15, 0.15), seed=0):
 
 
 def _check_count(name, value):
-    if not _is_int(value) or value < 1:
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}"
-        )
+    check_int(name, value, minimum=1)
 
 
 def _check_seed(seed):
-    if not _is_int(seed) or seed < 0:
-        raise ValueError(
-            f"`seed` must be a non-negative integer. Received: seed={seed!r}"
-        )
+    check_seed(seed)
 
 
 def _check_image_args(image_size, image_noise):

@@ -6,64 +6,26 @@ columns into request columns: encoded image bytes, UTF-8 text, WAV bytes
 records, the REST smoke request and the parity check are built from them.
 """
 
-import os
-import struct
-
 import numpy as np
 import tensorflow as tf
 
 from mmfusion_tf.data import decoders
 from mmfusion_tf.data.schema import fields_for
-from mmfusion_tf.data.sources import check_rows, read_manifest
-from mmfusion_tf.data.tfrecord import _file_bytes
-
-_FORMAT_IEEE_FLOAT = 3
-
-
-def float_wav(waveform, sample_rate):
-    """Mono 32-bit float WAV bytes of `waveform` (lossless, unlike 16-bit PCM)."""
-    data = np.asarray(waveform, "<f4").tobytes()
-    fmt = struct.pack("<HHIIHH", _FORMAT_IEEE_FLOAT, 1, int(sample_rate), 4 * int(sample_rate), 4, 32)
-    return b"".join([
-        b"RIFF", struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(data)), b"WAVE",
-        b"fmt ", struct.pack("<I", len(fmt)), fmt,
-        b"data", struct.pack("<I", len(data)), data,
-    ])
-
-
-def _encoded(values, kind, field):
-    """Bytes of every value of a file column: paths read, bytes kept, arrays encoded (PNG / WAV)."""
-    return [_file_bytes(field, kind, v) for v in values]
+from mmfusion_tf.data.sources import check_rows, read_columns
+from mmfusion_tf.data.tfrecord import encoded_bytes, float_wav
 
 
 def _audio(values, kind, field, audio_input):
-    if audio_input == "wav":
-        if kind == "array":  # float WAV: 16-bit PCM would not round-trip exactly
-            return np.asarray([float_wav(w, field.sample_rate) for w in values], dtype=object)
-        return np.asarray(_encoded(values, kind, field), dtype=object)
+    if audio_input == "wav":  # arrays as float WAV: lossless
+        return np.asarray([encoded_bytes(field, kind, v) for v in values], dtype=object)
     if kind == "array":  # already at the model's rate, as the pipeline takes them
         return np.stack([decoders.fit_length(np.asarray(w, "float32"), field.num_samples).numpy() for w in values])
     # Files: the training rule (crop/pad at the source rate, resample, fit), so serving sees the same samples.
     return np.stack([
         decoders.load_audio(data, field.sample_rate, field.num_samples).numpy() if data
         else np.zeros([field.num_samples], "float32")
-        for data in _encoded(values, kind, field)
+        for data in (encoded_bytes(field, kind, v) for v in values)
     ])
-
-
-def _columns_of(examples):
-    """`(columns, origin, base_dir)` of a manifest path, a DataFrame or a dict of columns."""
-    if isinstance(examples, (str, os.PathLike)):
-        path = os.fspath(examples)
-        return read_manifest(path), path, os.path.dirname(os.path.abspath(path))
-    if hasattr(examples, "to_dict") and hasattr(examples, "columns"):  # pandas DataFrame
-        examples = {c: examples[c].to_numpy() for c in examples.columns}
-    if isinstance(examples, dict):
-        return dict(examples), "examples", None
-    raise TypeError(
-        "`examples` must be a manifest path (.csv/.tsv/.jsonl), a dict of columns or a pandas DataFrame. "
-        f"Received: {type(examples).__name__}"
-    )
 
 
 def raw_examples(config, examples, audio_input="wav", limit=None):
@@ -91,7 +53,7 @@ def raw_examples(config, examples, audio_input="wav", limit=None):
     >>> sorted(raw) == sorted(config.input_names())
     True
     """
-    columns, origin, base_dir = _columns_of(examples)
+    columns, origin, base_dir = read_columns(examples)
     if limit is not None:  # check (stat, convert) only the rows that are kept
         columns = {name: values[: int(limit)] for name, values in columns.items()}
     fields = fields_for(config)
@@ -104,7 +66,7 @@ def raw_examples(config, examples, audio_input="wav", limit=None):
         values = rows.columns[f.column][:count]
         kind = rows.kinds.get(f.column)
         if f.kind == "image":
-            value = np.asarray(_encoded(values, kind, f), dtype=object)
+            value = np.asarray([encoded_bytes(f, kind, v) for v in values], dtype=object)
             empty = np.asarray([len(v) == 0 for v in value])
         elif f.kind == "audio":
             value = _audio(values, kind, f, audio_input)

@@ -11,7 +11,6 @@ the decoder runs. Every message names the input and the example.
 import tensorflow as tf
 
 from mmfusion_tf.data import decoders
-from mmfusion_tf.data.decoders import _Checks
 
 # Format ids returned by `image_header`.
 UNKNOWN, JPEG, PNG, GIF, BMP = 0, 1, 2, 3, 4
@@ -157,7 +156,7 @@ def decode_checked_image(contents, index, name, channels, max_bytes, max_pixels)
     Returns:
         uint8 tensor `[height, width, channels]`.
     """
-    checks = _Checks()
+    checks = decoders.Checks()
     size = tf.cast(tf.strings.length(contents), tf.int64)
     where = _where(name, index)
     checks.check(
@@ -198,20 +197,20 @@ def check_text_length(text, name, max_length):
         _where(name, index),
         tf.strings.format("the text has {} characters, more than max_text_length={}.", [length, max_length]),
     ])
-    checks = _Checks()
+    checks = decoders.Checks()
     checks.check(~tf.reduce_any(too_long), message)
     with checks.after():
         return tf.identity(text)
 
 
 def check_audio_seconds(num_samples, sample_rate, index, name, max_seconds):
-    """`_Checks` that fail unless `num_samples / sample_rate` ≤ `max_seconds` (message names `name`).
+    """`decoders.Checks` that fail unless `num_samples / sample_rate` ≤ `max_seconds` (message names `name`).
 
     Create the ops that need the audio under `checks.after()`. `index` is the
     example's position, or None for a whole `[batch, samples]` tensor.
     """
     seconds = tf.cast(num_samples, tf.float64) / tf.cast(sample_rate, tf.float64)
-    checks = _Checks()
+    checks = decoders.Checks()
     checks.check(
         seconds <= max_seconds,
         tf.strings.join([

@@ -2,10 +2,10 @@
 
 `serving_default` decodes what a client sends (encoded images, UTF-8 text,
 WAV bytes or waveforms, typed table columns) with the data pipeline's own
-ops — `decoders.decode_image` then the pipeline's resize, `decode_wav` then
-`resample` and `fit_length` — so the Keras model sees the tensors it was
-trained on. The limits in `Limits` are checked in the graph before
-decoding allocates anything large.
+ops — `decoders.decode_image` then `fit_image`, `decode_wav` then
+`fit_and_resample`, `or_zeros` for missing values — so the Keras model
+sees the tensors it was trained on. The limits in `Limits` are checked in
+the graph before decoding allocates anything large.
 """
 
 import dataclasses
@@ -14,7 +14,6 @@ import tensorflow as tf
 
 from mmfusion_tf._keras import keras
 from mmfusion_tf.data import decoders
-from mmfusion_tf.data.pipeline import _fit_image
 from mmfusion_tf.data.schema import fields_for
 from mmfusion_tf.export import guards
 
@@ -48,7 +47,7 @@ def label_names(head):
     """Class names of a classification head: `head.labels`, else "0", "1", ..."""
     if head.labels:
         return [str(label) for label in head.labels]
-    return [str(i) for i in range(2 if head.task == "binary" else head.num_outputs)]
+    return [str(i) for i in range(head.class_count)]
 
 
 def input_signature(config, audio_input="wav"):
@@ -81,11 +80,6 @@ def _per_example(fn, batch, spec):
     return tf.map_fn(lambda args: fn(*args), (indices, batch), fn_output_signature=spec)
 
 
-def _or_zeros(contents, shape, dtype, decode):
-    """`decode()`, or zeros for an empty value (a missing file, as in the data pipeline)."""
-    return tf.cond(tf.equal(tf.strings.length(contents), 0), lambda: tf.zeros(shape, dtype), decode)
-
-
 def _images(batch, field, limits):
     shape = [*field.image_size, field.channels]
 
@@ -94,9 +88,9 @@ def _images(batch, field, limits):
             image = guards.decode_checked_image(
                 contents, index, field.name, field.channels, limits.max_image_bytes, limits.max_image_pixels
             )
-            return _fit_image(image, field)
+            return decoders.fit_image(image, field.image_size)
 
-        return _or_zeros(contents, shape, tf.uint8, checked)
+        return decoders.or_zeros(contents, shape, tf.uint8, checked)
 
     return _per_example(decode, batch, tf.TensorSpec(shape, tf.uint8))
 
@@ -109,7 +103,7 @@ def _wav_audio(batch, field, limits):
             with checks.after():
                 return decoders.fit_and_resample(waveform, rate, field.sample_rate, field.num_samples)
 
-        return _or_zeros(contents, [field.num_samples], tf.float32, checked)
+        return decoders.or_zeros(contents, [field.num_samples], tf.float32, checked)
 
     return _per_example(decode, batch, tf.TensorSpec([field.num_samples], tf.float32))
 

@@ -317,6 +317,35 @@ def test_resample_rejects_non_positive_rates():
         list(dataset)
 
 
+
+@pytest.mark.parametrize("rate_in, rate_out, num_samples", [(11025, 16000, 12345), (8000, 16000, 12345),
+                                                            (8000, 16000, 1600), (8000, 24000, 999),
+                                                            (44100, 16000, 8000), (16000, 16000, 700)])
+def test_resample_batch_equals_fit_and_resample(rate_in, rate_out, num_samples):
+    """The batched path (crop/pad at the source rate, then `resample_batch`) is `fit_and_resample`, row by row."""
+    source_length = int(round(num_samples * rate_in / rate_out))
+    rows = np.random.default_rng(num_samples).normal(size=(3, source_length + 50)).astype(np.float32)
+    cut = rows[:, :source_length]
+    batched = decoders.resample_batch(cut, rate_in, rate_out, num_samples).numpy()
+    assert batched.shape == (3, num_samples)
+    for row, out in zip(rows, batched):
+        expected = decoders.fit_and_resample(row, tf.constant(rate_in), rate_out, num_samples).numpy()
+        np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+def test_resample_batch_rows_equal_resample():
+    x = np.random.default_rng(5).normal(size=(2, 101)).astype(np.float32)
+    for rate_in, rate_out in [(8000, 16000), (16000, 8000), (8000, 24000), (16000, 16000)]:
+        batched = decoders.resample_batch(x, rate_in, rate_out).numpy()
+        for row, out in zip(x, batched):
+            np.testing.assert_allclose(out, decoders.resample(row, rate_in, rate_out).numpy(), atol=1e-5)
+    assert decoders.resample_batch(tf.zeros([2, 0]), 8000, 16000, 5).shape == (2, 5)
+    with pytest.raises(ValueError, match=r"`rate_in` must be a positive int"):
+        decoders.resample_batch(x, 0, 16000)
+    with pytest.raises(ValueError, match=r"static length"):
+        decoders.resample_batch(x[0], 8000, 16000)
+
+
 # === fit_length and load_audio ===
 
 
@@ -399,7 +428,7 @@ def test_decode_image_mixed_formats_in_dataset_map():
     rgb = _rgb(seed=3)
     files = [tf.io.encode_png(rgb[..., :1]).numpy(), encode_with_pil(rgb, "BMP"), tf.io.encode_png(rgb).numpy(),
              tf.io.encode_jpeg(rgb).numpy(), encode_with_pil(rgb, "GIF")]
-    dataset, images = in_dataset_map(decoders.load_image, *files)
+    dataset, images = in_dataset_map(decoders.decode_image, *files)
     assert dataset.element_spec == tf.TensorSpec([None, None, 3], tf.uint8)
     assert [image.shape for image in images] == [(6, 5, 3)] * 5
     np.testing.assert_array_equal(images[0], np.repeat(rgb[..., :1], 3, -1))

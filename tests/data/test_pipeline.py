@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 import mmfusion_tf as mmf
-from mmfusion_tf.data import ErrorReport, make_dataset, write_tfrecords
+from mmfusion_tf.data import ErrorReport, decoders, make_dataset, write_tfrecords
 from tests import hub_modules as hm
 
 N = 12
@@ -301,3 +301,57 @@ def test_cached_training_still_augments_every_pass(files, hub_dir):
     assert not np.array_equal(first[0]["image"], plain[0]["image"])  # augmented
     assert not np.array_equal(first[0]["image"], second[0]["image"])  # differently each pass
     np.testing.assert_array_equal(first[0]["audio"], plain[0]["audio"])  # only images are augmented
+
+
+def _audio_config(hub_dir, num_samples):
+    return mmf.ModelConfig(
+        modalities=[
+            mmf.AudioModality(name="audio", handle=hub_dir["audio"], sample_rate=16000, num_samples=num_samples),
+            mmf.TextModality(name="text", handle=hub_dir["string_embedding"]),
+        ],
+        fusion=mmf.FusionConfig(method="concat", projection_dim=4),
+        head=mmf.HeadConfig(task="multiclass", labels=LABELS, hidden_units=[]),
+    )
+
+
+@pytest.mark.parametrize("rate, num_samples", [(11025, 12345), (8000, 12345), (8000, 1600)])
+def test_batched_resampling_follows_the_serving_rule(hub_dir, tmp_path, rate, num_samples):
+    """Files sharing one rate are resampled per batch: the samples `load_audio` (serving) gives, row for row."""
+    rng = np.random.default_rng(rate)
+    paths = []
+    for i, length in enumerate([3000, 9000, 20000, 5000]):  # shorter and longer than the kept source length
+        paths.append(str(tmp_path / f"{i}.wav"))
+        _write_wav(paths[-1], 0.3 * rng.normal(size=length), rate=rate)
+    source = {"audio": paths, "text": [str(i) for i in range(4)], "label": LABELS + LABELS[:1]}
+    x, _ = _all(make_dataset(source, _audio_config(hub_dir, num_samples), batch_size=3))
+    for path, batched in zip(paths, x["audio"]):
+        expected = decoders.load_audio(tf.io.read_file(path), 16000, num_samples).numpy()
+        np.testing.assert_allclose(batched, expected, atol=1e-5)
+
+
+def test_tfrecords_of_arrays_are_lossless(hub_dir, tmp_path):
+    """Audio arrays are written as float WAV: the records decode to what the arrays give."""
+    config = _audio_config(hub_dir, 1600)
+    rng = np.random.default_rng(2)
+    data = {"audio": (0.3 * rng.normal(size=(5, 1200))).astype("float32"),
+            "text": np.array(list("abcde"), dtype=object), "label": np.array([0, 1, 2, 0, 1])}
+    reference = _all(make_dataset(data, config, batch_size=5))
+    shards = write_tfrecords(data, config, str(tmp_path / "rec" / "arrays"))
+    records = _all(make_dataset(shards, config, batch_size=5))
+    np.testing.assert_array_equal(records[1], reference[1])
+    np.testing.assert_array_equal(records[0]["audio"], reference[0]["audio"])
+
+
+def test_each_image_input_gets_its_own_augmentation(files, hub_dir):
+    image = dict(handle=hub_dir["image"], image_size=[hm.IMAGE_SIZE] * 2, input_shape=[hm.IMAGE_SIZE, hm.IMAGE_SIZE, 3])
+    config = mmf.ModelConfig(
+        modalities=[mmf.ImageModality(name="front", **image), mmf.ImageModality(name="back", **image)],
+        fusion=mmf.FusionConfig(method="concat", projection_dim=4),
+        head=mmf.HeadConfig(task="multiclass", labels=LABELS, hidden_units=[]),
+    )
+    same = {"front": [str(files / f"img/{i}.png") for i in range(4)], "label": LABELS + LABELS[:1]}
+    same["back"] = same["front"]
+    plain = _all(make_dataset(same, config, batch_size=4))[0]
+    np.testing.assert_array_equal(plain["front"], plain["back"])
+    augmented = _all(make_dataset(same, config, batch_size=4, training=True, shuffle=False))[0]
+    assert not np.array_equal(augmented["front"], augmented["back"])
