@@ -13,8 +13,7 @@ Example:
 
 import os
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # TF_CPP_MIN_LOG_LEVEL: set by mmfusion_tf/__init__.py
 
 import keras  # noqa: E402
 

@@ -57,10 +57,13 @@ class _Modality:
 @dataclass
 class _HubModality(_Modality):
     def resolved(self, kind):
-        """Encoder settings with the preset filled in (explicit fields win)."""
-        from mmfusion_tf.presets import encoder_arguments
+        """Encoder settings (a new dict): explicit fields win over the preset, the
+        preset over the encoder defaults (`presets.ENCODER_DEFAULTS`)."""
+        from mmfusion_tf.presets import encoder_arguments, encoder_defaults
 
-        values = encoder_arguments(self.preset, kind) if self.preset else {}
+        values = encoder_defaults(kind)
+        if self.preset:
+            values.update(encoder_arguments(self.preset, kind))
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.name in values and value is None:
@@ -208,6 +211,13 @@ class HeadConfig:
     labels: Optional[list] = None
     hidden_units: list = field(default_factory=lambda: [64])
     dropout: float = 0.1
+
+    @property
+    def class_count(self):
+        """Number of classes the labels take (2 for binary), None for regression."""
+        if self.task == "regression":
+            return None
+        return 2 if self.task == "binary" else self.num_outputs
 
     @property
     def num_outputs(self):

@@ -3,9 +3,11 @@
 import tensorflow as tf
 
 from mmfusion_tf._keras import keras
+from mmfusion_tf._validation import check_int
 from mmfusion_tf.backbones.hub_encoder import HubEncoder
-from mmfusion_tf.presets import encoder_arguments
+from mmfusion_tf.presets import encoder_arguments, encoder_defaults
 
+_DEFAULTS = encoder_defaults("audio")
 POOLINGS = ("mean", "max", "attention")
 
 
@@ -42,14 +44,16 @@ class AudioEncoder(keras.layers.Layer):
     >>> features = encoder(keras.Input((16000,)))
     """
 
-    def __init__(self, handle, sample_rate=16000, pooling="mean", batched=True, output_key=None, trainable=False, **kwargs):
-        super().__init__(trainable=trainable, **kwargs)
+    def __init__(
+        self, handle, sample_rate=_DEFAULTS["sample_rate"], pooling="mean", batched=_DEFAULTS["batched"], output_key=None,
+        trainable=False, **kwargs,
+    ):
+        # autocast=False: inputs stay float32 up to the float32 hub backbone.
+        super().__init__(trainable=trainable, autocast=False, **kwargs)
         if pooling not in POOLINGS:
             raise ValueError(f"`pooling` must be one of {POOLINGS}. Received: pooling={pooling!r}")
-        if int(sample_rate) <= 0:
-            raise ValueError(f"`sample_rate` must be positive. Received: sample_rate={sample_rate}")
         self.handle = handle
-        self.sample_rate = int(sample_rate)
+        self.sample_rate = check_int("sample_rate", sample_rate, minimum=1)
         self.pooling = pooling
         self.batched = bool(batched)
         self.output_key = output_key

@@ -1,5 +1,6 @@
 """`HubEncoder`: a Keras 3 layer around a TF-Hub module (reusable SavedModel)."""
 
+import importlib
 import inspect
 import os
 import re
@@ -56,11 +57,16 @@ def resolve_handle(handle):
         ) from error
 
 
-def _register_text_ops():
-    """TF-Hub text preprocessors use TF-Text ops (e.g. CaseFoldUTF8): importing the
-    package registers them; without it, loading fails with "Op type not registered"."""
+def register_text_ops():
+    """Registers the TF-Text ops (e.g. CaseFoldUTF8) that text preprocessors use.
+
+    Importing `tensorflow_text` registers them; without it, loading a
+    SavedModel that uses them fails with "Op type not registered". Call it
+    before `tf.saved_model.load` of a module or export that may tokenise.
+    Does nothing when tensorflow-text is not installed (image/audio-only use).
+    """
     try:
-        import tensorflow_text  # noqa: F401
+        importlib.import_module("tensorflow_text")
     except ImportError:  # optional for image/audio-only use
         pass
 
@@ -85,9 +91,11 @@ class HubEncoder(keras.layers.Layer):
 
     The module's restored `tf.Variable`s become this layer's weights (the very
     same objects), so `model.fit` with `trainable=True` fine-tunes the
-    backbone. Floating inputs are cast to float32 at the boundary and the
-    outputs to the layer's compute dtype, so the hub graph stays float32 under
-    a mixed-precision policy. Only the handle is serialised, never weights.
+    backbone. The layer does not autocast its inputs: floating inputs reach
+    the hub graph as float32 (lower-precision ones are cast up) and the
+    outputs are cast to the layer's compute dtype, so the hub graph stays
+    float32 under a mixed-precision policy. Only the handle is serialised,
+    never weights.
 
     Args:
         handle: str, a local folder in TF-Hub's SavedModel format, a
@@ -114,7 +122,9 @@ class HubEncoder(keras.layers.Layer):
     """
 
     def __init__(self, handle, trainable=False, signature=None, output_key=None, arguments=None, **kwargs):
-        super().__init__(trainable=trainable, **kwargs)
+        # autocast=False: Keras would round float32 inputs to float16/bfloat16
+        # before `call`, only for them to be cast back to float32 for the module.
+        super().__init__(trainable=trainable, autocast=False, **kwargs)
         self.handle = os.fspath(handle) if isinstance(handle, os.PathLike) else handle
         self.signature = signature
         self.output_key = output_key
@@ -129,7 +139,7 @@ class HubEncoder(keras.layers.Layer):
     # --- loading -------------------------------------------------------------
 
     def _load(self, handle):
-        _register_text_ops()
+        register_text_ops()
         path = resolve_handle(handle)
         if not tf.io.gfile.exists(os.path.join(path, "saved_model.pb")):
             raise ValueError(
@@ -157,7 +167,6 @@ class HubEncoder(keras.layers.Layer):
     def _adopt_variables(self, module):
         variables = list(getattr(module, "variables", []) or [])
         trainable_ids = {id(v) for v in getattr(module, "trainable_variables", []) or []}
-        self._module_variables = []
         for var in variables:
             adopted = keras.Variable(
                 initializer=var,
@@ -167,7 +176,6 @@ class HubEncoder(keras.layers.Layer):
                 name=_sanitize(var.name),
             )
             self._track_variable(adopted)
-            self._module_variables.append(adopted)
 
     # --- calling -------------------------------------------------------------
 

@@ -4,7 +4,9 @@ import tensorflow as tf
 
 from mmfusion_tf._keras import keras
 from mmfusion_tf.backbones.hub_encoder import HubEncoder
-from mmfusion_tf.presets import encoder_arguments
+from mmfusion_tf.presets import encoder_arguments, encoder_defaults
+
+_DEFAULTS = encoder_defaults("image")
 
 
 @keras.saving.register_keras_serializable(package="mmfusion_tf")
@@ -38,8 +40,12 @@ class ImageEncoder(keras.layers.Layer):
     >>> features = encoder(keras.Input((64, 64, 3), dtype="uint8"))
     """
 
-    def __init__(self, handle, image_size=(224, 224), value_range=(0.0, 1.0), channels=3, trainable=False, output_key=None, **kwargs):
-        super().__init__(trainable=trainable, **kwargs)
+    def __init__(
+        self, handle, image_size=_DEFAULTS["image_size"], value_range=_DEFAULTS["value_range"], channels=3,
+        trainable=False, output_key=None, **kwargs,
+    ):
+        # autocast=False: inputs stay float32 up to the float32 hub backbone.
+        super().__init__(trainable=trainable, autocast=False, **kwargs)
         image_size = tuple(int(s) for s in image_size)
         if len(image_size) != 2 or min(image_size) <= 0:
             raise ValueError(f"`image_size` must be (height, width) > 0. Received: image_size={image_size}")

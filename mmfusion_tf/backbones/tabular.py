@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from mmfusion_tf._keras import keras
+from mmfusion_tf._validation import check_int
 
 
 @keras.saving.register_keras_serializable(package="mmfusion_tf")
@@ -41,7 +42,9 @@ class TabularEncoder(keras.layers.Layer):
     """
 
     def __init__(self, numeric_features=(), categorical_features=None, numeric_stats=None, embedding_dim=8, missing_indicators=True, **kwargs):
-        super().__init__(**kwargs)
+        # Raw column values must reach `call` unrounded: Keras would otherwise cast
+        # them to a float16/bfloat16 compute dtype first (1e5 -> inf in float16).
+        super().__init__(autocast=False, **kwargs)
         self.numeric_features = list(numeric_features)
         self.categorical_features = {k: (list(v) if v is not None else None) for k, v in (categorical_features or {}).items()}
         if not self.numeric_features and not self.categorical_features:
@@ -49,10 +52,8 @@ class TabularEncoder(keras.layers.Layer):
         overlap = set(self.numeric_features) & set(self.categorical_features)
         if overlap:
             raise ValueError(f"Columns cannot be both numeric and categorical: {sorted(overlap)}")
-        if int(embedding_dim) <= 0:
-            raise ValueError(f"`embedding_dim` must be positive. Received: embedding_dim={embedding_dim}")
         self.numeric_stats = {k: [float(v[0]), float(v[1])] for k, v in (numeric_stats or {}).items()}
-        self.embedding_dim = int(embedding_dim)
+        self.embedding_dim = check_int("embedding_dim", embedding_dim, minimum=1)
         self.missing_indicators = bool(missing_indicators)
         self.lookups = {}
         self.embeddings = {}

@@ -9,6 +9,21 @@ from mmfusion_tf.presets import encoder_arguments
 POOLINGS = ("output_key", "mean")
 
 
+def masked_mean(sequence, mask):
+    """Mean of `sequence` `[batch, seq, dim]` over the positions where `mask` `[batch, seq]` is 1.
+
+    Rows without any real token give 0. The divisor is at least 1, which
+    leaves 0/1 masks exact and stays finite in float16.
+
+    Example:
+
+    >>> masked_mean(tf.ones((1, 3, 2)), tf.constant([[1, 1, 0]])).numpy()
+    array([[1., 1.]], dtype=float32)
+    """
+    mask = tf.cast(mask, sequence.dtype)[..., None]
+    return tf.reduce_sum(sequence * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+
+
 @keras.saving.register_keras_serializable(package="mmfusion_tf")
 class TextEncoder(keras.layers.Layer):
     """Encodes raw UTF-8 strings with a TF-Hub text module (tokenised in-model).
@@ -74,8 +89,7 @@ class TextEncoder(keras.layers.Layer):
         outputs = self.backbone(tokens, training=training)  # pooled, or sequence for mean pooling
         if self.pooling != "mean":
             return outputs
-        mask = tf.cast(tokens["input_mask"], outputs.dtype)[..., None]
-        return tf.reduce_sum(outputs * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+        return masked_mean(outputs, tokens["input_mask"])
 
     def get_config(self):
         config = super().get_config()

@@ -14,6 +14,7 @@ import numbers
 import numpy as np
 
 from mmfusion_tf._keras import keras
+from mmfusion_tf._validation import check_int
 
 ops = keras.ops
 
@@ -23,29 +24,12 @@ ops = keras.ops
 
 def check_positive_int(name, value):
     """Raises `ValueError` unless `value` is a positive integer."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value < 1
-    ):
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}"
-        )
-    return int(value)
+    return check_int(name, value, minimum=1)
 
 
 def check_non_negative_int(name, value):
     """Raises `ValueError` unless `value` is an integer >= 0."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value < 0
-    ):
-        raise ValueError(
-            f"`{name}` must be a non-negative integer. Received: "
-            f"{name}={value!r}"
-        )
-    return int(value)
+    return check_int(name, value, minimum=0)
 
 
 def check_rate(name, value):
@@ -199,7 +183,6 @@ class BaseFusion(keras.layers.Layer):
     def build(self, input_shape):
         shapes = _standardize_input_shapes(input_shape)
         self.num_modalities = len(shapes)
-        self.input_dims = [int(shape[-1]) for shape in shapes]
         self.projections = self._build_projections(shapes)
         self._build_fusion(shapes)
 
@@ -263,7 +246,8 @@ class BaseFusion(keras.layers.Layer):
         batch_size = ops.shape(inputs[0])[0]
         if presence is None:
             return ops.ones((batch_size, self.num_modalities), dtype="bool")
-        presence = ops.cast(presence, self.compute_dtype)
+        # Only lists need converting: Keras has already cast float tensors to the compute dtype.
+        presence = ops.convert_to_tensor(presence)
         shape = tuple(presence.shape)
         if len(shape) != 2 or shape[-1] not in (None, self.num_modalities):
             raise ValueError(

@@ -58,7 +58,6 @@ class GatedFusion(BaseFusion):
     def _fuse(self, features, mask, inputs, training=None):
         masked_inputs = []
         for i, x in enumerate(inputs):
-            x = ops.cast(x, self.compute_dtype)
             masked_inputs.append(
                 ops.where(mask[:, i : i + 1], x, ops.zeros_like(x))
             )

@@ -10,6 +10,8 @@ from mmfusion_tf.fusion.base import check_positive_int
 ops = keras.ops
 
 _ACTIVATIONS = ("softmax", "sigmoid", "linear")
+# Log-weight of a missing modality: finite, so no inf - inf and no NaN gradients.
+_LOG_ZERO = -1e9
 
 
 @keras.saving.register_keras_serializable(package="mmfusion_tf")
@@ -28,9 +30,17 @@ class LateFusion(ScalarWeightsMixin, BaseFusion):
     - `mode="fixed"`: the given `weights` (>= 0), renormalised over present
       modalities.
 
+    With `return_logits=True` (and a softmax or sigmoid `activation`) the
+    output is instead the logits of that mixture, computed in log space
+    (`logsumexp_m(log w_m + log_softmax(logits_m))`; for sigmoid the log-odds
+    `logsumexp_m(log w_m + log_sigmoid(l_m)) - logsumexp_m(log w_m +
+    log_sigmoid(-l_m))`), so `activation(fused)` is the mixture and a loss
+    `from_logits=True` keeps its gradient on confidently wrong examples.
+
     The output is the model's prediction, so both outputs are float32 even
     under a mixed precision policy. Train it with a loss on probabilities
-    (e.g. `from_logits=False`) unless `activation="linear"`. The global
+    (e.g. `from_logits=False`) unless `activation="linear"` or
+    `return_logits=True`. The global
     weights are `global_weights()`; the per-example weights are the second
     output. The constructor argument `weights` is stored as the attribute
     `modality_weights` (`Layer.weights` is Keras' list of variables) and
@@ -48,13 +58,16 @@ class LateFusion(ScalarWeightsMixin, BaseFusion):
             no hidden layer.
         dropout: Float in [0, 1), dropout rate on the input of each head's
             output layer.
+        return_logits: Bool, return the logits of the mixture instead of
+            the mixture (no effect with `activation="linear"`).
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
         `inputs`, `presence`, `training` as in `BaseFusion`.
 
     Returns:
-        `(fused, weights)`: `fused` of shape `(batch, num_outputs)`, float32;
+        `(fused, weights)`: `fused` of shape `(batch, num_outputs)`, float32
+        (its logits with `return_logits=True`);
         `weights` of shape `(batch, M)`, float32, the global weights
         renormalised over each example's present modalities.
 
@@ -79,6 +92,7 @@ class LateFusion(ScalarWeightsMixin, BaseFusion):
         mode="softmax",
         hidden_units=0,
         dropout=0.0,
+        return_logits=False,
         **kwargs,
     ):
         num_outputs = check_positive_int("num_outputs", num_outputs)
@@ -88,6 +102,7 @@ class LateFusion(ScalarWeightsMixin, BaseFusion):
         self.num_outputs = num_outputs
         self.activation = check_choice("activation", activation, _ACTIVATIONS)
         self.hidden_units = check_non_negative_int("hidden_units", hidden_units)
+        self.return_logits = bool(return_logits)
         self._init_modality_weights(
             weights, mode, allowed_modes=("softmax", "fixed")
         )
@@ -124,17 +139,36 @@ class LateFusion(ScalarWeightsMixin, BaseFusion):
         return self.projections[i](x)  # float32 logits
 
     def _fuse(self, features, mask, inputs, training=None):
+        weights = self._per_example_weights(mask, "float32")
+        if self.return_logits and self.activation != "linear":
+            return self._mixture_logits(features, weights), weights
         if self.activation == "softmax":
             predictions = [ops.softmax(logits, axis=-1) for logits in features]
         elif self.activation == "sigmoid":
             predictions = [ops.sigmoid(logits) for logits in features]
         else:
             predictions = features
-        weights = self._per_example_weights(mask, "float32")
         fused = ops.sum(
             ops.stack(predictions, axis=1) * weights[:, :, None], axis=1
         )
         return fused, weights
+
+    def _mixture_logits(self, features, weights):
+        """Logits of `sum_m w_m activation(logits_m)`, computed in log space."""
+        logits = ops.stack(features, axis=1)  # [B, M, K]
+        present = ops.greater(weights, 0)
+        log_weights = ops.log(ops.where(present, weights, ops.ones_like(weights)))
+        present, log_weights = present[:, :, None], log_weights[:, :, None]
+
+        def log_mixture(log_probabilities):
+            terms = ops.where(present, log_weights + log_probabilities, _LOG_ZERO)
+            return ops.logsumexp(terms, axis=1)
+
+        if self.activation == "softmax":
+            return log_mixture(ops.log_softmax(logits, axis=-1))
+        return log_mixture(ops.log_sigmoid(logits)) - log_mixture(
+            ops.log_sigmoid(-logits)
+        )
 
     def _fused_dim(self, num_modalities):
         return self.num_outputs
@@ -160,6 +194,7 @@ class LateFusion(ScalarWeightsMixin, BaseFusion):
                 "weights": self.modality_weights,
                 "mode": self.mode,
                 "hidden_units": self.hidden_units,
+                "return_logits": self.return_logits,
             }
         )
         return config

@@ -1,6 +1,7 @@
 """Random dropping of whole modalities during training."""
 
 from mmfusion_tf._keras import keras
+from mmfusion_tf._validation import check_int
 from mmfusion_tf.fusion.base import check_rate
 
 ops = keras.ops
@@ -49,13 +50,7 @@ class ModalityDropout(keras.layers.Layer):
     def __init__(self, rate=0.1, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.rate = check_rate("rate", rate)
-        if seed is not None and (
-            isinstance(seed, bool) or not isinstance(seed, int)
-        ):
-            raise ValueError(
-                f"`seed` must be an int or None. Received: seed={seed!r}"
-            )
-        self.seed = seed
+        self.seed = check_int("seed", seed, allow_none=True, noun="int")
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, presence, training=None):

@@ -141,8 +141,7 @@ class TransformerFusion(BaseFusion):
     def _fuse(self, features, mask, inputs, training=None):
         tokens = ops.stack(features, axis=1) + self.modality_embeddings
         cls = ops.broadcast_to(
-            ops.cast(self.cls_token, tokens.dtype),
-            (ops.shape(tokens)[0], 1, self.projection_dim),
+            self.cls_token, (ops.shape(tokens)[0], 1, self.projection_dim)
         )
         x = ops.concatenate([cls, tokens], axis=1)  # [B, 1 + M, D]
         # Keys visible to every query: the CLS token and present modalities.
@@ -154,13 +153,16 @@ class TransformerFusion(BaseFusion):
         )  # [B, 1 + M (queries), 1 + M (keys)]
         for i in range(self.num_layers):
             y = self.attention_norms[i](x)
-            y, scores = self.attentions[i](
+            last = i == self.num_layers - 1  # only its scores become the weights
+            y = self.attentions[i](
                 y,
                 y,
                 attention_mask=attention_mask,
-                return_attention_scores=True,
+                return_attention_scores=last,
                 training=training,
             )
+            if last:
+                y, scores = y
             x = x + self.residual_dropout(y, training=training)
             y = self.ff_output[i](self.ff_hidden[i](self.ff_norms[i](x)))
             x = x + self.residual_dropout(y, training=training)

@@ -18,6 +18,7 @@ import dataclasses
 import tensorflow as tf
 
 from mmfusion_tf._keras import keras
+from mmfusion_tf.backbones.text import masked_mean
 
 # Hugging Face `hidden_act` names -> TF activation.
 ACTIVATIONS = {
@@ -270,8 +271,7 @@ class MaskedMeanPooling(keras.layers.Layer):
     """
 
     def call(self, sequence, mask):
-        mask = tf.cast(mask, sequence.dtype)[..., None]
-        return tf.reduce_sum(sequence * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1e-9)
+        return masked_mean(sequence, mask)
 
     def compute_output_shape(self, sequence_shape, mask_shape=None):
         return (sequence_shape[0], sequence_shape[-1])

@@ -12,6 +12,9 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from mmfusion_tf.backbones.hub_encoder import register_text_ops
+from mmfusion_tf.hub import mirror
+
 
 def _spec(spec):
     if isinstance(spec, tf.TensorSpec):
@@ -63,12 +66,9 @@ def describe_module(path):
     `parameters`, `trainable_parameters` (float weights),
     `regularization_losses`, `output_dims`.
     """
-    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+    if not mirror.is_module_dir(path):
         raise ValueError(f"`path`={path!r} is not a SavedModel folder (no saved_model.pb).")
-    try:
-        import tensorflow_text  # noqa: F401  (registers the ops of text preprocessors)
-    except ImportError:
-        pass
+    register_text_ops()
     module = tf.saved_model.load(path)
     variables = list(getattr(module, "variables", []) or [])
     trainable = list(getattr(module, "trainable_variables", []) or [])

@@ -57,9 +57,9 @@ def build_encoder(modality, adapt_data=None):
     name = f"{modality.name}_encoder"
     if isinstance(modality, ImageModality):
         v = modality.resolved("image")
-        kwargs = {k: v[k] for k in ("image_size", "value_range") if v.get(k) is not None}
         return ImageEncoder(
-            v["handle"], channels=v["channels"], trainable=v["trainable"], output_key=v["output_key"], name=name, **kwargs
+            v["handle"], image_size=v["image_size"], value_range=v["value_range"], channels=v["channels"],
+            trainable=v["trainable"], output_key=v["output_key"], name=name,
         )
     if isinstance(modality, TextModality):
         v = modality.resolved("text")
@@ -70,8 +70,7 @@ def build_encoder(modality, adapt_data=None):
     if isinstance(modality, AudioModality):
         v = modality.resolved("audio")
         return AudioEncoder(
-            v["handle"], sample_rate=v["sample_rate"] or 16000, pooling=v["pooling"],
-            batched=True if v["batched"] is None else v["batched"], output_key=v["output_key"],
+            v["handle"], sample_rate=v["sample_rate"], pooling=v["pooling"], batched=v["batched"], output_key=v["output_key"],
             trainable=v["trainable"], name=name,
         )
     if isinstance(modality, TabularModality):
@@ -94,7 +93,9 @@ def build_fusion(config):
     layer_cls = fusion_layers.get(spec.method)
     if layer_cls is fusion_layers.LateFusion:
         activation = {"multiclass": "softmax", "regression": "linear"}.get(config.head.task, "sigmoid")
-        return layer_cls(num_outputs=config.head.num_outputs, activation=activation, name="fusion", **spec.options)
+        # The head gets the mixture's logits (log space) and applies the activation itself.
+        options = {**spec.options, "return_logits": activation != "linear"}
+        return layer_cls(num_outputs=config.head.num_outputs, activation=activation, name="fusion", **options)
     return layer_cls(projection_dim=spec.projection_dim, name="fusion", **spec.options)
 
 

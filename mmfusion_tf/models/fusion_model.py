@@ -39,10 +39,6 @@ class FusionModel(keras.Model):
             raise TypeError(f"`penalty` must be callable and return a scalar. Received: {penalty!r}")
         self._penalties.append(penalty)
 
-    def clear_penalties(self):
-        """Removes every penalty added with `add_penalty`."""
-        self._penalties = []
-
     @property
     def output_keys(self):
         """Names of the dict outputs."""

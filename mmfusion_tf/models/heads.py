@@ -13,19 +13,18 @@ def build_head(head, fused, late_prediction=False):
     Returns `{"logits", "probabilities"}` for classification or
     `{"prediction"}` for regression, all float32 (also under mixed
     precision). With `late_prediction=True`, `fused` already is the
-    decision-level fused prediction (probabilities or values) of
-    `LateFusion`: logits are recovered from it (log-probabilities /
-    log-odds) so the same losses apply.
+    decision-level fused prediction of `LateFusion(return_logits=True)`:
+    the logits of the mixture of the per-modality probabilities
+    (classification) or the mixed values (regression); the head only
+    applies the activation.
     """
+    activation = "softmax" if head.task == "multiclass" else "sigmoid"
     if late_prediction:
-        prediction = keras.layers.Activation("linear", dtype="float32", name="prediction_cast")(fused)
         if head.task == "regression":
-            return {"prediction": prediction}
-        if head.task == "multiclass":
-            logits = ProbabilitiesToLogits("softmax", name="logits")(prediction)
-        else:
-            logits = ProbabilitiesToLogits("sigmoid", name="logits")(prediction)
-        return {"logits": logits, "probabilities": prediction}
+            return {"prediction": keras.layers.Activation("linear", dtype="float32", name="prediction_cast")(fused)}
+        logits = keras.layers.Activation("linear", dtype="float32", name="logits")(fused)
+        probabilities = keras.layers.Activation(activation, dtype="float32", name="probabilities")(logits)
+        return {"logits": logits, "probabilities": probabilities}
 
     x = fused
     for i, units in enumerate(head.hidden_units):
@@ -35,14 +34,17 @@ def build_head(head, fused, late_prediction=False):
     if head.task == "regression":
         return {"prediction": keras.layers.Dense(1, dtype="float32", name="prediction")(x)}
     logits = keras.layers.Dense(head.num_outputs, dtype="float32", name="logits")(x)
-    activation = "softmax" if head.task == "multiclass" else "sigmoid"
     probabilities = keras.layers.Activation(activation, dtype="float32", name="probabilities")(logits)
     return {"logits": logits, "probabilities": probabilities}
 
 
 @keras.saving.register_keras_serializable(package="mmfusion_tf")
 class ProbabilitiesToLogits(keras.layers.Layer):
-    """Inverse of softmax (log-probabilities) or sigmoid (log-odds), float32."""
+    """Inverse of softmax (log-probabilities) or sigmoid (log-odds), float32.
+
+    No longer built (late fusion now returns logits computed in log space);
+    kept registered so `.keras` files of earlier late-fusion models load.
+    """
 
     def __init__(self, activation="softmax", **kwargs):
         super().__init__(dtype="float32", **kwargs)

@@ -93,3 +93,49 @@ def test_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError) as error:
         LateFusion(**kwargs)
     assert message in str(error.value)
+
+
+# --- return_logits: the mixture's logits, in log space ---
+
+
+@pytest.mark.parametrize("mode, weights", [("softmax", [1.0, 2.0, 3.0]), ("fixed", [0.5, 0.3, 0.2])])
+@pytest.mark.parametrize("activation", ["softmax", "sigmoid"])
+def test_return_logits_gives_the_logits_of_the_mixture(activation, mode, weights):
+    layer = LateFusion(num_outputs=3, activation=activation, weights=weights, mode=mode)
+    x = [5 * v for v in make_inputs(DIMS_3)]
+    fused, weights_out = run(layer, x, PRESENCE_3)
+    logits_layer = LateFusion.from_config({**layer.get_config(), "return_logits": True})
+    run(logits_layer, x, PRESENCE_3)
+    logits_layer.set_weights(layer.get_weights())
+    logits, logits_weights = run(logits_layer, x, PRESENCE_3)
+    np.testing.assert_allclose(logits_weights, weights_out, atol=1e-6)
+    assert np.all(np.isfinite(logits))
+    present = PRESENCE_3.sum(-1) > 0
+    if activation == "softmax":
+        mixture = _softmax(logits)
+    else:
+        mixture = 1 / (1 + np.exp(-logits))
+    np.testing.assert_allclose(mixture[present], fused[present], atol=1e-6)
+
+
+def test_return_logits_keeps_gradients_on_confidently_wrong_examples():
+    import tensorflow as tf
+
+    layer = LateFusion(num_outputs=3, return_logits=True)
+    x = [tf.constant([[100.0, 0.0, 0.0]]), tf.constant([[100.0, 0.0, 0.0]])]
+    layer(x)
+    for head in layer.projections:
+        head.kernel.assign(np.eye(3, dtype="float32"))
+        head.bias.assign(np.zeros(3, "float32"))
+    with tf.GradientTape() as tape:
+        logits, _ = layer(x)
+        loss = tf.keras.losses.sparse_categorical_crossentropy(tf.constant([2]), logits, from_logits=True)
+    np.testing.assert_allclose(loss.numpy(), [100.0], rtol=1e-5)  # not capped by a probability clip
+    gradient = tape.gradient(loss, layer.projections[0].kernel)
+    assert np.linalg.norm(gradient.numpy()) > 1.0
+
+
+def test_return_logits_round_trips_through_config():
+    layer = LateFusion(num_outputs=2, activation="sigmoid", return_logits=True)
+    assert LateFusion.from_config(layer.get_config()).return_logits is True
+    assert LateFusion(num_outputs=2).get_config()["return_logits"] is False
