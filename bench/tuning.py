@@ -71,8 +71,8 @@ def retrain(experiment, splits, seed, work):
     """Trains `experiment` from scratch with `seed`; test accuracy and macro-F1."""
     experiment = ExperimentConfig.from_dict(experiment.to_dict())
     experiment.training.seed = seed
+    keras.backend.clear_session()  # first: it would forget a Keras seed set before it
     keras.utils.set_random_seed(seed)
-    keras.backend.clear_session()
     trainer = Trainer(experiment, work, verbose=0)
     trainer.prepare_data(train=splits["train"], validation=splits["val"], test=splits["test"])
     started = time.perf_counter()

@@ -19,7 +19,6 @@ import os
 import shutil
 import time
 
-from mmfusion_tf._keras import keras
 from mmfusion_tf.config import (
     AudioModality, DataConfig, ExperimentConfig, FusionConfig, HeadConfig, ImageModality, ModelConfig, StageConfig,
     TextModality, TrainingConfig,
@@ -77,7 +76,6 @@ def train(config, splits, frozen_epochs, fine_tune_epochs, run_dir, batch_size=6
     (emptied first, so each demo run trains from the pretrained backbones).
     Returns the `Trainer`, whose `test_ds` is the test split.
     """
-    keras.utils.set_random_seed(seed)
     shutil.rmtree(run_dir, ignore_errors=True)
     train_data, val, test = splits
     experiment = demo_experiment(config, frozen_epochs, fine_tune_epochs, batch_size, seed, tensorboard)

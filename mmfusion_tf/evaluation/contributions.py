@@ -46,7 +46,7 @@ def remove_modality(features, modality, via):
     return {**features, **blank}
 
 
-def modality_contributions(model, data, config, metric=None, *, batch_size=64):
+def modality_contributions(model, data, config, metric=None, *, batch_size=64, clean_outputs=None):
     """Mean fusion weight and metric drop of each modality.
 
     Args:
@@ -57,6 +57,8 @@ def modality_contributions(model, data, config, metric=None, *, batch_size=64):
         metric: name of the metric (default "accuracy", or "rmse" for
             regression); see `metric_names`.
         batch_size: int, examples per prediction batch.
+        clean_outputs: optional outputs of the model on `data`, as
+            `predict` returns them (not predicted again).
 
     Returns:
         `{"metric", "clean", "removed_via", "modalities": {name: {"mean_weight",
@@ -72,7 +74,7 @@ def modality_contributions(model, data, config, metric=None, *, batch_size=64):
     """
     metric = check_metric(metric, config.head.task)
     features, labels = as_arrays(data, config)
-    outputs = predict(model, features, batch_size)
+    outputs = clean_outputs if clean_outputs is not None else predict(model, features, batch_size)
     if "fusion_weights" not in outputs:
         raise ValueError(f"`model` has no 'fusion_weights' output. Received outputs: {sorted(outputs)}")
     clean = head_metrics(config.head.task, labels, outputs)[metric]

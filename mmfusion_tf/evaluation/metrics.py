@@ -17,11 +17,25 @@ import numpy as np
 
 from mmfusion_tf.config import TASKS
 from mmfusion_tf.evaluation.predictions import as_arrays, predict
-from mmfusion_tf.training.metrics import classification_metrics, confusion_matrix, regression_metrics
+from mmfusion_tf.training.metrics import classification_metrics, confusion_matrix, macro_scores, regression_metrics
 
 CLASSIFICATION_METRICS = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "auc")
 REGRESSION_METRICS = ("mae", "rmse", "r2")
-LOWER_IS_BETTER = ("mae", "rmse")
+# Metric names containing one of these are minimised; anything else is maximised.
+LOWER_IS_BETTER = ("loss", "rmse", "mae", "mse", "error", "crossentropy", "latency", "params")
+
+
+def lower_is_better(name):
+    """True for losses, errors, latency and size (`val_loss`, `rmse`, `latency_ms`...); False for
+    anything else (accuracy, F1, AUC, R²...).
+
+    Example:
+
+    >>> lower_is_better("val_rmse"), lower_is_better("macro_f1")
+    (True, False)
+    """
+    lowered = name.lower()
+    return any(word in lowered for word in LOWER_IS_BETTER)
 
 
 def head_output(task):
@@ -49,7 +63,7 @@ def metric_drop(clean, value, metric):
     """How much worse `value` is than `clean` (positive = worse), None if either is None."""
     if clean is None or value is None:
         return None
-    return float(value - clean) if metric in LOWER_IS_BETTER else float(clean - value)
+    return float(value - clean) if lower_is_better(metric) else float(clean - value)
 
 
 def roc_auc(y_true, scores):
@@ -119,7 +133,7 @@ def compute_metrics(task, y_true, y_pred):
     return {**result, "auc": auc, "confusion_matrix": matrix}
 
 
-def evaluate(model, dataset_or_arrays, config, *, batch_size=64):
+def evaluate(model, dataset_or_arrays, config, *, batch_size=64, outputs=None):
     """Metrics of the model's head on labelled data, keyed by the head's output name.
 
     Args:
@@ -128,6 +142,8 @@ def evaluate(model, dataset_or_arrays, config, *, batch_size=64):
             dict of numpy arrays with a `"label"` key.
         config: its `ModelConfig`.
         batch_size: int, examples per prediction batch.
+        outputs: optional outputs of the model on this data, as `predict`
+            returns them (not predicted again).
 
     Returns:
         `{"probabilities": {...}}` (classification) or
@@ -140,7 +156,8 @@ def evaluate(model, dataset_or_arrays, config, *, batch_size=64):
     0.91
     """
     features, labels = as_arrays(dataset_or_arrays, config)
-    outputs = predict(model, features, batch_size)
+    if outputs is None:
+        outputs = predict(model, features, batch_size)
     task = config.head.task
     return {head_output(task): {**head_metrics(task, labels, outputs), "num_examples": len(labels)}}
 
@@ -162,29 +179,13 @@ def _multilabel_metrics(y_true, probabilities):
     truth = y_true > 0.5
     predicted = probabilities > 0.5
     matrices = np.stack([confusion_matrix(truth[:, k], predicted[:, k], 2) for k in range(truth.shape[1])])
-    true_pos, false_pos, false_neg = matrices[:, 1, 1], matrices[:, 0, 1], matrices[:, 1, 0]
-    precision = _safe_divide(true_pos, true_pos + false_pos)
-    recall = _safe_divide(true_pos, true_pos + false_neg)
-    f1 = _safe_divide(2 * precision * recall, precision + recall)
-    seen = (true_pos + false_pos + false_neg) > 0  # labels absent from truth and prediction are left out
-
-    def macro(values):
-        return float(values[seen].mean()) if seen.any() else 0.0
-
+    true_pos = matrices[:, 1, 1]
     return {
         "accuracy": float((truth == predicted).mean()),
-        "macro_precision": macro(precision),
-        "macro_recall": macro(recall),
-        "macro_f1": macro(f1),
+        **macro_scores(true_pos, true_pos + matrices[:, 0, 1], true_pos + matrices[:, 1, 0]),
         "auc": macro_auc(truth, probabilities),
         "confusion_matrix": matrices.tolist(),
     }
-
-
-def _safe_divide(numerator, denominator):
-    """`numerator / denominator`, 0 where the denominator is 0."""
-    numerator = np.asarray(numerator, dtype="float64")
-    return np.divide(numerator, denominator, out=np.zeros_like(numerator), where=np.asarray(denominator) > 0)
 
 
 def _average_ranks(values):

@@ -26,7 +26,7 @@ from mmfusion_tf.evaluation.plots import (
     plot_robustness,
     plot_training_curves,
 )
-from mmfusion_tf.evaluation.predictions import as_arrays
+from mmfusion_tf.evaluation.predictions import as_arrays, predict
 from mmfusion_tf.evaluation.robustness import robustness_curve
 
 
@@ -61,9 +61,12 @@ def write_report(output_dir, model, data, config, history=None, *, metric=None,
         raise ValueError(f"`output_dir` must be a folder path. Received: output_dir={output_dir!r}")
     arrays = as_arrays(data, config)
     task = config.head.task
-    metrics = evaluate(model, arrays, config, batch_size=batch_size)
-    contributions = modality_contributions(model, arrays, config, metric, batch_size=batch_size)
-    robustness = robustness_curve(model, arrays, config, levels, seed, metric=metric, batch_size=batch_size)
+    clean = predict(model, arrays[0], batch_size)  # predicted once, for all three
+    metrics = evaluate(model, arrays, config, batch_size=batch_size, outputs=clean)
+    contributions = modality_contributions(model, arrays, config, metric, batch_size=batch_size, clean_outputs=clean)
+    robustness = robustness_curve(
+        model, arrays, config, levels, seed, metric=metric, batch_size=batch_size, clean_outputs=clean
+    )
 
     os.makedirs(output_dir, exist_ok=True)
     plots = {}

@@ -20,14 +20,16 @@ Example:
 import numpy as np
 
 from mmfusion_tf._validation import is_int, is_real
-from mmfusion_tf.evaluation.metrics import check_metric, score
-from mmfusion_tf.evaluation.predictions import as_arrays, is_text, modality_inputs
+from mmfusion_tf.evaluation.metrics import check_metric, head_metrics, score
+from mmfusion_tf.evaluation.predictions import as_arrays, is_text, modality_inputs, predict
 
 ALL = "all"
 
 
-def gaussian_noise(array, level, rng):
+def gaussian_noise(array, level, rng, std=None):
     """`array` plus Gaussian noise of std `level * std(array)` (NaN-aware), same dtype.
+
+    `std`: the NaN-aware standard deviation of `array`, when already known.
 
     Example:
 
@@ -36,11 +38,17 @@ def gaussian_noise(array, level, rng):
     """
     array = np.asarray(array)
     values = array.astype("float64")
-    noisy = values + rng.standard_normal(array.shape) * (level * float(np.nanstd(values)))
+    std = input_std(values) if std is None else std
+    noisy = values + rng.standard_normal(array.shape) * (level * std)
     if np.issubdtype(array.dtype, np.integer):
         info = np.iinfo(array.dtype)
         noisy = np.clip(np.rint(noisy), info.min, info.max)
     return noisy.astype(array.dtype)
+
+
+def input_std(array):
+    """The NaN-aware standard deviation of a numeric input (as a float64 array), the scale of its noise."""
+    return float(np.nanstd(np.asarray(array, dtype="float64")))
 
 
 def word_dropout(texts, probability, rng):
@@ -58,19 +66,24 @@ def word_dropout(texts, probability, rng):
     return np.array(dropped, dtype=object).reshape(texts.shape)
 
 
-def add_noise(features, modality, level, rng):
-    """A copy of `features` with the inputs of `modality` perturbed at `level`."""
+def add_noise(features, modality, level, rng, stds=None):
+    """A copy of `features` with the inputs of `modality` perturbed at `level`.
+
+    `stds`: optional `{input name: input_std}` of the numeric inputs, when already known.
+    """
     noisy = dict(features)
     for name in modality_inputs(modality):
         value = features[name]
         if is_text(value):
             noisy[name] = word_dropout(value, min(float(level), 1.0), rng)
         else:
-            noisy[name] = gaussian_noise(value, level, rng)
+            noisy[name] = gaussian_noise(value, level, rng, std=(stds or {}).get(name))
     return noisy
 
 
-def robustness_curve(model, data, config, levels=(0, 0.1, 0.25, 0.5, 1.0), seed=0, *, metric=None, batch_size=64):
+def robustness_curve(
+    model, data, config, levels=(0, 0.1, 0.25, 0.5, 1.0), seed=0, *, metric=None, batch_size=64, clean_outputs=None,
+):
     """The metric at each noise level, per modality and for all modalities at once.
 
     Args:
@@ -83,6 +96,8 @@ def robustness_curve(model, data, config, levels=(0, 0.1, 0.25, 0.5, 1.0), seed=
         metric: name of the metric (default "accuracy", or "rmse" for
             regression); see `metric_names`.
         batch_size: int, examples per prediction batch.
+        clean_outputs: optional outputs of the model on `data`, as
+            `predict` returns them (not predicted again).
 
     Returns:
         `{"metric", "levels", "seed", "curves": {modality name: [value per
@@ -102,20 +117,24 @@ def robustness_curve(model, data, config, levels=(0, 0.1, 0.25, 0.5, 1.0), seed=
         raise ValueError(f"A modality named {ALL!r} would clash with the all-modalities curve. Rename it.")
     metric = check_metric(metric, config.head.task)
     features, labels = as_arrays(data, config)
-    clean = score(model, features, labels, config, metric, batch_size)
+    if clean_outputs is None:
+        clean_outputs = predict(model, features, batch_size)
+    clean = head_metrics(config.head.task, labels, clean_outputs)[metric]
+    stds = {
+        name: input_std(features[name])
+        for modality in config.modalities for name in modality_inputs(modality) if not is_text(features[name])
+    }
 
-    groups = {m.name: [(i, m)] for i, m in enumerate(config.modalities)}
-    groups[ALL] = list(enumerate(config.modalities))
-    curves = {}
-    for name, members in groups.items():
-        curve = []
-        for j, level in enumerate(levels):
-            if level == 0:
+    curves = {name: [] for name in [*config.modality_names, ALL]}
+    for j, level in enumerate(levels):
+        if level == 0:
+            for curve in curves.values():
                 curve.append(clean)
-                continue
-            noisy = features
-            for i, modality in members:
-                noisy = add_noise(noisy, modality, level, np.random.default_rng([seed, i, j]))
-            curve.append(score(model, noisy, labels, config, metric, batch_size))
-        curves[name] = curve
+            continue
+        everything = dict(features)  # the "all" curve: the very noise of each single-modality curve
+        for i, modality in enumerate(config.modalities):
+            noisy = add_noise(features, modality, level, np.random.default_rng([seed, i, j]), stds)
+            curves[modality.name].append(score(model, noisy, labels, config, metric, batch_size))
+            everything.update({name: noisy[name] for name in modality_inputs(modality)})
+        curves[ALL].append(score(model, everything, labels, config, metric, batch_size))
     return {"metric": metric, "levels": [float(level) for level in levels], "seed": seed, "curves": curves}

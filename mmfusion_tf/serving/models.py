@@ -27,6 +27,7 @@ from tensorflow.core.protobuf import error_codes_pb2, saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, predict_pb2, prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from mmfusion_tf.backbones.hub_encoder import register_text_ops
 from mmfusion_tf.export import warmup as export_warmup
 from mmfusion_tf.export.saved_model import versions
 from mmfusion_tf.serving import tensors
@@ -87,15 +88,6 @@ def _status_from_exception(error):
     return ServingError("UNKNOWN", f"{type(error).__name__}: {error}")
 
 
-def _register_text_ops():
-    """TF-Text kernels (BERT tokenizers in exported text preprocessors) must be registered before loading,
-    as stock TF Serving links them into its binary."""
-    try:
-        import tensorflow_text  # noqa: F401
-    except ImportError:
-        pass
-
-
 def servable_request_string(name, version=None):
     """ServableRequest::DebugString: `Latest(name)` or `Specific(name, 3)`."""
     return f"Latest({name})" if version is None else f"Specific({name}, {version})"
@@ -107,7 +99,7 @@ class Servable:
     def __init__(self, name, version, path):
         self.name, self.version, self.path = name, version, path
         self.signature_defs = self._read_signature_defs(path)
-        _register_text_ops()
+        register_text_ops()  # stock TF Serving links the TF-Text kernels into its binary
         self.loaded = tf.saved_model.load(path, tags=["serve"])
         self.functions = dict(self.loaded.signatures)
         self.warmup_records = 0

@@ -16,10 +16,10 @@ import os
 import numpy as np
 
 from mmfusion_tf.data import make_dataset
-from mmfusion_tf.data.pipeline import _is_tfrecord_source
-from mmfusion_tf.data.schema import fields_for
-from mmfusion_tf.data.sources import read_manifest
+from mmfusion_tf.data.schema import fields_for, label_spec
+from mmfusion_tf.data.sources import from_source, read_columns
 from mmfusion_tf.data.splits import class_weights, stratified_split
+from mmfusion_tf.data.tfrecord import is_tfrecord_source, read_rows, tfrecord_files
 
 SPLITS = ("train", "validation", "test")
 
@@ -39,13 +39,9 @@ def _absolute_file_columns(columns, experiment, base_dir):
 def _split_source(source, experiment, with_test=True):
     """Splits one manifest / dict into train/validation(/test) dicts of columns."""
     data = experiment.data
-    if isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        columns = _absolute_file_columns(read_manifest(path), experiment, os.path.dirname(os.path.abspath(path)))
-    elif hasattr(source, "to_dict") and hasattr(source, "columns"):
-        columns = {c: source[c].to_numpy() for c in source.columns}
-    else:
-        columns = dict(source)
+    columns, _, base_dir = read_columns(source)
+    if base_dir is not None:  # a manifest: its relative file paths must survive the split
+        columns = _absolute_file_columns(columns, experiment, base_dir)
     if data.label_column not in columns:
         raise KeyError(f"data.label_column={data.label_column!r} is not a column of the training data. Available: {sorted(columns)}")
     labels = [str(v) for v in columns[data.label_column]]
@@ -76,7 +72,7 @@ def experiment_sources(experiment, train=None, validation=None, test=None):
     }
     if given["train"] is None:
         raise ValueError("data.train is required: a manifest (CSV/TSV/JSONL) or TFRecord path, or pass `train=`.")
-    if given["validation"] is None and not _is_tfrecord_source(given["train"]):
+    if given["validation"] is None and not is_tfrecord_source(given["train"]):
         split = _split_source(given["train"], experiment, with_test=given["test"] is None)
         given["train"], given["validation"] = split["train"], split["validation"]
         if given["test"] is None:
@@ -102,25 +98,57 @@ def experiment_datasets(experiment, sources, report=None):
     return train, validation, test
 
 
-def training_labels(experiment, source, dataset):
-    """Label ids of the training split (for class weights)."""
-    if isinstance(source, (str, os.PathLike)) and not _is_tfrecord_source(source):
-        source = read_manifest(os.fspath(source))
-    if isinstance(source, dict):
-        from mmfusion_tf.data.schema import label_spec
-        from mmfusion_tf.data.sources import _label_ids
+def training_labels(experiment, source):
+    """Label ids of the training source (for class weights), read without decoding any file.
 
-        spec = label_spec(experiment.model, experiment.data.label_column)
-        values = source[experiment.data.label_column]
-        return np.asarray(_label_ids(values, spec, "training data", np.arange(1, len(values) + 1)))
-    return np.concatenate([np.asarray(y).reshape(len(y), -1)[:, 0] for _, y in dataset])
+    Manifests, dicts and DataFrames: only the label column is read and
+    checked (`from_source` with no fields). TFRecords: only the label
+    feature of every record is parsed. Rows that `on_error="skip"` would drop
+    for a missing file still count.
+    """
+    spec = label_spec(experiment.model, experiment.data.label_column)
+    if is_tfrecord_source(source):
+        records, _ = read_rows(tfrecord_files(source), [], spec)
+        batches = records.map(lambda row: row[spec.column]).batch(4096)
+        return np.concatenate([batch.numpy() for batch in batches])
+    return from_source(source, [], spec).columns[spec.column]
 
 
-def balanced_class_weights(experiment, source, dataset):
-    """`{class id: weight}` inversely proportional to the training label counts."""
+def tabular_columns(experiment, source):
+    """The tabular columns of a training source, keyed by model input name, to adapt statistics on.
+
+    Reads only the numeric and categorical columns of any source: a dict, a
+    DataFrame, a manifest (checked with `data.missing_numeric`) or TFRecords
+    (those features of every record). None when the model has no tabular
+    modality or `source` is None.
+
+    Example:
+
+    >>> tabular_columns(experiment, "train.csv")["beds"][:2]
+    array([2., nan], dtype=float32)
+    """
+    fields = [f for f in fields_for(experiment.model, experiment.data.columns) if f.kind in ("numeric", "categorical")]
+    if not fields or source is None:
+        return None
+    if is_tfrecord_source(source):
+        records, _ = read_rows(tfrecord_files(source), fields, None)
+        parts = {f.name: [] for f in fields}
+        for batch in records.map(lambda row: {f.name: row[f.column] for f in fields}).batch(4096):
+            for name, values in batch.items():
+                parts[name].append(values.numpy())
+        columns = {name: np.concatenate(values) for name, values in parts.items()}
+        for f in fields:
+            if f.kind == "categorical":
+                columns[f.name] = np.array([v.decode("utf-8") for v in columns[f.name]], dtype=object)
+        return columns
+    rows = from_source(source, fields, None, missing_numeric=experiment.data.missing_numeric)
+    return {f.name: rows.columns[f.column] for f in fields}
+
+
+def balanced_class_weights(experiment, source):
+    """`{class id: weight}` inversely proportional to the training label counts of `source`."""
     head = experiment.model.head
     if head.task not in ("multiclass", "binary"):
         raise ValueError(f"training.class_weights='balanced' needs a multiclass or binary head. Received: task={head.task!r}")
-    labels = training_labels(experiment, source, dataset).astype(int)
-    num_classes = 2 if head.task == "binary" else head.num_outputs
-    return class_weights(labels, num_classes=num_classes)
+    labels = training_labels(experiment, source).astype(int)
+    return class_weights(labels, num_classes=label_spec(experiment.model).num_classes)

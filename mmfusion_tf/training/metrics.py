@@ -38,20 +38,45 @@ def classification_metrics(y_true, probabilities):
     num_classes = probabilities.shape[-1]
     y_pred = probabilities.argmax(-1)
     matrix = confusion_matrix(y_true, y_pred, num_classes)
-    true_pos = np.diag(matrix).astype("float64")
-    predicted = matrix.sum(0)
-    actual = matrix.sum(1)
-    seen = (predicted + actual) > 0
-    precision = np.divide(true_pos, predicted, out=np.zeros(num_classes), where=predicted > 0)
-    recall = np.divide(true_pos, actual, out=np.zeros(num_classes), where=actual > 0)
-    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(num_classes), where=(precision + recall) > 0)
     return {
         "accuracy": float((y_pred == y_true).mean()) if len(y_true) else 0.0,
-        "macro_precision": float(precision[seen].mean()),
-        "macro_recall": float(recall[seen].mean()),
-        "macro_f1": float(f1[seen].mean()),
+        **macro_scores(np.diag(matrix), matrix.sum(0), matrix.sum(1)),
         "confusion_matrix": matrix.tolist(),
     }
+
+
+def macro_scores(true_pos, predicted, actual):
+    """Macro precision, recall and F1 from per-class counts (0 where a ratio is undefined).
+
+    Classes absent from both truth and prediction (`predicted + actual == 0`)
+    are left out of the means; with none left, each mean is 0.
+
+    Args:
+        true_pos: `[K]` true positives per class.
+        predicted: `[K]` predictions per class (true + false positives).
+        actual: `[K]` labels per class (true positives + false negatives).
+
+    Example:
+
+    >>> macro_scores([1, 0], [1, 1], [2, 0])["macro_recall"]
+    0.5
+    """
+    true_pos = np.asarray(true_pos, dtype="float64")
+    predicted, actual = np.asarray(predicted), np.asarray(actual)
+    precision = _ratio(true_pos, predicted)
+    recall = _ratio(true_pos, actual)
+    f1 = _ratio(2 * precision * recall, precision + recall)
+    seen = (predicted + actual) > 0
+
+    def macro(values):
+        return float(values[seen].mean()) if seen.any() else 0.0
+
+    return {"macro_precision": macro(precision), "macro_recall": macro(recall), "macro_f1": macro(f1)}
+
+
+def _ratio(numerator, denominator):
+    """`numerator / denominator`, 0 where the denominator is 0."""
+    return np.divide(numerator, denominator, out=np.zeros(len(numerator)), where=np.asarray(denominator) > 0)
 
 
 def regression_metrics(y_true, y_pred):

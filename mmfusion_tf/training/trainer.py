@@ -14,45 +14,22 @@ Example:
 >>> report = trainer.evaluate()      # report.json + PNGs in runs/first/
 """
 
-import csv
-import hashlib
 import json
 import os
 import time
+import warnings
 
-from mmfusion_tf._keras import keras
 from mmfusion_tf.config import StageConfig
-from mmfusion_tf.models import build_model, default_metrics
 from mmfusion_tf.training.callbacks import stage_callbacks
 from mmfusion_tf.training.distribute import is_chief, make_strategy, read_tf_config
 from mmfusion_tf.training.experiment_data import balanced_class_weights, experiment_datasets, experiment_sources
-from mmfusion_tf.training.l2sp import L2SPPenalty
-from mmfusion_tf.training.losses import task_loss
+from mmfusion_tf.training.files import fingerprint, write_json_atomic
+from mmfusion_tf.training.history import read_csv_log, stage_histories
+from mmfusion_tf.training.model import WARMUP_STAGE, build_experiment_model, compile_stage, training_columns
 from mmfusion_tf.training.precision import apply_precision
 from mmfusion_tf.training.stages import set_backbones_trainable
 
 STATE_FILE = "state.json"
-
-
-def _read_csv_log(path):
-    """`{metric: [per-epoch floats]}` from a Keras CSVLogger file (restarts included)."""
-    if not os.path.exists(path):
-        return {}
-    by_epoch = {}
-    with open(path, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            by_epoch[int(row.pop("epoch"))] = {k: float(v) for k, v in row.items() if v not in ("", "NA", None)}
-    history = {}
-    for epoch in sorted(by_epoch):
-        for key, value in by_epoch[epoch].items():
-            history.setdefault(key, []).append(value)
-    return history
-
-
-def stage_histories(history):
-    """`{stage: {metric: [...]}}` -> the list of per-stage histories the plots take (None if empty)."""
-    stages = [{k: v for k, v in h.items() if k != "epoch"} for h in history.values() if h]
-    return stages or None
 
 
 class Trainer:
@@ -98,18 +75,10 @@ class Trainer:
         return self.train_ds, self.val_ds, self.test_ds
 
     def build(self):
-        """Builds the model under the strategy scope, with L2-SP and alignment if configured."""
-        training = self.experiment.training
-        contrastive = training.contrastive
-        adapt_data = self.sources["train"] if isinstance(self.sources and self.sources["train"], dict) else None
+        """Builds the model under the strategy scope (seeded with `training.seed`), with L2-SP and
+        alignment if configured."""
         with self.strategy.scope():
-            self.model = build_model(
-                self.experiment.model, adapt_data=adapt_data,
-                contrastive=contrastive if contrastive.enabled else None,
-            )
-        if training.l2_sp > 0:
-            self.l2sp = L2SPPenalty(self.model, training.l2_sp)
-            self.model.add_penalty(self.l2sp)
+            self.model, self.l2sp = build_experiment_model(self.experiment, training_columns(self.experiment, self.sources))
         return self.model
 
     def stage_plan(self):
@@ -119,7 +88,7 @@ class Trainer:
         contrastive = training.contrastive
         if contrastive.enabled and contrastive.mode == "warmup" and contrastive.warmup_epochs > 0:
             warmup = StageConfig(
-                name="contrastive_warmup", epochs=contrastive.warmup_epochs,
+                name=WARMUP_STAGE, epochs=contrastive.warmup_epochs,
                 learning_rate=contrastive.warmup_learning_rate, backbones="all",
             )
             stages.insert(0, warmup)
@@ -127,25 +96,8 @@ class Trainer:
 
     # --- training ------------------------------------------------------------
 
-    def _compile(self, stage):
-        training = self.experiment.training
-        head = self.experiment.model.head
-        warmup = stage.name == "contrastive_warmup"
-        if training.contrastive.enabled:
-            alignment = self.model.get_layer("contrastive_alignment")
-            keeps_alignment = warmup or training.contrastive.mode == "alongside"
-            alignment.weight = float(training.contrastive.weight) if keeps_alignment else 0.0
-        with self.strategy.scope():
-            self.model.compile(
-                keras.optimizers.Adam(stage.learning_rate),
-                loss=None if warmup else task_loss(head, training.label_smoothing),
-                metrics=default_metrics(head),
-                jit_compile=bool(training.jit_compile),
-            )
-
     def _fingerprint(self):
-        text = json.dumps(self.experiment.to_dict(), sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return fingerprint(self.experiment.to_dict())
 
     def _load_state(self):
         path = os.path.join(self.output_dir, STATE_FILE)
@@ -163,10 +115,7 @@ class Trainer:
     def _save_state(self, state):
         if not self.chief:
             return
-        path = os.path.join(self.output_dir, STATE_FILE)
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
-            json.dump(state, f, indent=2)
-        os.replace(path + ".tmp", path)
+        write_json_atomic(os.path.join(self.output_dir, STATE_FILE), state)
 
     def _stage_weights(self, name):
         return os.path.join(self.output_dir, "stages", f"{name}.weights.h5")
@@ -194,29 +143,33 @@ class Trainer:
             self.model.load_weights(self._stage_weights(state["completed"][-1]))
         class_weight = None
         if self.experiment.training.class_weights == "balanced":
-            class_weight = balanced_class_weights(self.experiment, self.sources["train"], self.train_ds)
+            class_weight = balanced_class_weights(self.experiment, self.sources["train"])
 
         for stage in self.stage_plan():
             if stage.name in state["completed"] or stage.epochs == 0:
                 continue
             started = time.time()
             trainable = set_backbones_trainable(self.model, self.experiment.model, stage.backbones)
-            self._compile(stage)
+            compile_stage(self.model, self.experiment, stage)
             if self.verbose:
                 print(f"stage {stage.name}: {stage.epochs} epoch(s), learning rate {stage.learning_rate:g}, "
                       f"trainable backbone weights {trainable}")
-            warmup = stage.name == "contrastive_warmup"  # only the alignment loss: nothing to validate
+            warmup = stage.name == WARMUP_STAGE  # only the alignment loss: nothing to validate
             validation = None if warmup else self.val_ds
-            self.model.fit(
-                self.train_ds, validation_data=validation, epochs=stage.epochs,
-                callbacks=stage_callbacks(work_dir, stage, self.experiment.training, validation is not None, self.extra_callbacks),
-                class_weight=None if warmup else class_weight,
-                verbose=self.verbose,
-            )
+            with warnings.catch_warnings():
+                # tf.data pipelines of unknown length end each epoch this way; Keras warns although nothing is wrong.
+                warnings.filterwarnings("ignore", message="Your input ran out of data")
+                self.model.fit(
+                    self.train_ds, validation_data=validation, epochs=stage.epochs,
+                    callbacks=stage_callbacks(work_dir, stage, self.experiment.training, validation is not None,
+                                              self.extra_callbacks),
+                    class_weight=None if warmup else class_weight,
+                    verbose=self.verbose,
+                )
             if self.chief:
                 self.model.save_weights(self._stage_weights(stage.name))
             state["completed"].append(stage.name)
-            state["history"][stage.name] = _read_csv_log(os.path.join(work_dir, "logs", f"{stage.name}.csv"))
+            state["history"][stage.name] = read_csv_log(os.path.join(work_dir, "logs", f"{stage.name}.csv"))
             state.setdefault("seconds", {})[stage.name] = round(time.time() - started, 2)
             if self.l2sp is not None:
                 state.setdefault("l2sp_distance", {})[stage.name] = self.l2sp.distance()

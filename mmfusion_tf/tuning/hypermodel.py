@@ -18,15 +18,14 @@ Example:
 """
 
 import contextlib
-import dataclasses
 
 import keras_tuner
 
 from mmfusion_tf._keras import keras
-from mmfusion_tf.evaluation.plots import merge_stages
-from mmfusion_tf.models import build_model
-from mmfusion_tf.training.l2sp import L2SPPenalty
-from mmfusion_tf.training.losses import task_loss
+from mmfusion_tf.config import TabularModality
+from mmfusion_tf.models import build_encoder
+from mmfusion_tf.training.history import merge_stages
+from mmfusion_tf.training.model import build_experiment_model, compile_stage
 from mmfusion_tf.training.precision import apply_precision
 from mmfusion_tf.training.stages import set_backbones_trainable, stage_learning_rate
 from mmfusion_tf.tuning.cost import latency_ms_per_example, sample_inputs
@@ -40,7 +39,6 @@ from mmfusion_tf.tuning.space import (
     contains,
     hp_to_experiment,
     is_integer_range,
-    split_epochs,
 )
 
 PARAMS_METRIC = "params"
@@ -93,10 +91,13 @@ class FusionHyperModel(keras_tuner.HyperModel):
             default stages): everything the search space leaves alone.
         search_space: `SearchSpace`, dict, YAML path, or None for the
             default space (`tuning/default_space.yaml`).
-        adapt_data: optional dict of training columns, to adapt tabular
-            statistics missing from the config (as `build_model`).
+        adapt_data: optional dict of training columns: the tabular
+            statistics missing from the config are adapted on it once, here,
+            and written into the base config (so into every trial's
+            experiment and `best_experiment.yaml`).
         cost_aware: bool; also time `predict_on_batch` on a fixed batch of
-            the validation data after each trial (`latency_ms` per example).
+            the validation data after each trial (`latency_ms` per example;
+            the batch is taken once, from the data of the first trial).
             `params` is always recorded.
         latency_batch_size: int, rows of the timed batch.
         latency_repeats: int, timed calls (median kept).
@@ -118,7 +119,10 @@ class FusionHyperModel(keras_tuner.HyperModel):
     epochs it ran, with `params` (and `latency_ms`) as constant columns so
     they reach the oracle with the objective. The base config's
     `training.strategy` is not used: pass `distribution_strategy` to the
-    tuner instead.
+    tuner instead (every stage compiles under the model's strategy). Each
+    trial's weights are initialised from `training.seed`. An `optimizer`,
+    `loss` or `metrics` given to the tuner replaces the hypermodel's in
+    every stage (the optimizer anew per stage, at the stage's learning rate).
 
     Example:
 
@@ -134,10 +138,14 @@ class FusionHyperModel(keras_tuner.HyperModel):
         super().__init__(name=name, tunable=tunable)
         self.base_config = as_experiment(base_config).validate()
         self.search_space = as_search_space(search_space)
-        self.adapt_data = adapt_data
+        if adapt_data is not None:
+            for modality in self.base_config.model.modalities:
+                if isinstance(modality, TabularModality):
+                    build_encoder(modality, adapt_data)  # writes the adapted statistics into the config
         self.cost_aware = bool(cost_aware)
         self.latency_batch_size = int(latency_batch_size)
         self.latency_repeats = int(latency_repeats)
+        self._latency_batch = None
         contrastive = self.base_config.training.contrastive
         if contrastive.enabled and contrastive.mode == "warmup":
             raise ValueError(
@@ -196,24 +204,24 @@ class FusionHyperModel(keras_tuner.HyperModel):
 
     def build(self, hp):
         experiment = self.experiment(self.declare(hp))
-        training = experiment.training
-        apply_precision(training.precision)
-        contrastive = training.contrastive if training.contrastive.enabled else None
-        model = build_model(experiment.model, adapt_data=self.adapt_data, contrastive=contrastive)
-        if training.l2_sp > 0:
-            model.add_penalty(L2SPPenalty(model, training.l2_sp))
-        first = training.stages[0]
+        apply_precision(experiment.training.precision)
+        model, _ = build_experiment_model(experiment)
+        first = experiment.training.stages[0]
         set_backbones_trainable(model, experiment.model, first.backbones)
         self._compile(model, experiment, first)
         return model
 
     def _compile(self, model, experiment, stage):
-        training, head = experiment.training, experiment.model.head
-        model.compile(
-            keras.optimizers.Adam(stage.learning_rate),
-            loss=task_loss(head, training.label_smoothing),
-            metrics=tuning_metrics(head),
-            jit_compile=bool(training.jit_compile),
+        """`compile_stage` with `tuning_metrics`; a compiled model (a later stage) keeps its loss and
+        metrics and gets a new optimizer like its own: the tuner's, if it recompiled the built model."""
+        if not model.compiled:
+            compile_stage(model, experiment, stage, metrics=tuning_metrics(experiment.model.head))
+            return
+        with model.distribute_strategy.scope():  # new optimizer and metric variables belong to the strategy
+            compiled = keras.saving.deserialize_keras_object(model.get_compile_config())
+        compile_stage(
+            model, experiment, stage, metrics=compiled["metrics"], optimizer=compiled["optimizer"],
+            loss=compiled["loss"],
         )
 
     # === Fit ===
@@ -222,22 +230,21 @@ class FusionHyperModel(keras_tuner.HyperModel):
         epochs = kwargs.pop("epochs", None)
         initial_epoch = int(kwargs.pop("initial_epoch", 0) or 0)
         callbacks = list(kwargs.pop("callbacks", None) or [])
-        experiment = self.experiment(active_values(hp))
+        experiment = self.experiment(active_values(hp), epochs=epochs)  # stage epochs: shares of the budget
         stages = experiment.training.stages
-        total = int(epochs) if epochs is not None else sum(int(s.epochs) for s in stages)
+        total = sum(int(s.epochs) for s in stages)
         if total <= initial_epoch:
             raise ValueError(f"Nothing to train: epochs={total} <= initial_epoch={initial_epoch}.")
 
         histories, start = [], 0
-        for index, (stage, count) in enumerate(zip(stages, split_epochs([s.epochs for s in stages], total))):
-            end = start + count
-            if count and end > initial_epoch:
+        for index, stage in enumerate(stages):
+            end = start + int(stage.epochs)
+            if stage.epochs and end > initial_epoch:
                 if index > 0 or histories:  # build() compiled the first stage
                     set_backbones_trainable(model, experiment.model, stage.backbones)
                     self._compile(model, experiment, stage)
-                scaled = dataclasses.replace(stage, epochs=count)
                 schedule = keras.callbacks.LearningRateScheduler(
-                    lambda epoch, _, stage=scaled, offset=start: stage_learning_rate(stage, epoch - offset)
+                    lambda epoch, _, stage=stage, offset=start: stage_learning_rate(stage, epoch - offset)
                 )
                 history = model.fit(
                     *args, epochs=end, initial_epoch=max(start, initial_epoch), callbacks=callbacks + [schedule],
@@ -251,8 +258,10 @@ class FusionHyperModel(keras_tuner.HyperModel):
         length = total - initial_epoch
         metrics[PARAMS_METRIC] = [float(model.count_params())] * length
         if self.cost_aware:
+            if self._latency_batch is None:
+                self._latency_batch = sample_inputs(args, kwargs)
             latency = latency_ms_per_example(
-                model, sample_inputs(args, kwargs), batch_size=self.latency_batch_size, repeats=self.latency_repeats
+                model, self._latency_batch, batch_size=self.latency_batch_size, repeats=self.latency_repeats
             )
             metrics[LATENCY_METRIC] = [latency] * length
         history = keras.callbacks.History()

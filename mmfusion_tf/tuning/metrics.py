@@ -15,13 +15,12 @@ Objective(name="val_f1_macro", direction="max")
 """
 
 from mmfusion_tf._keras import keras
+from mmfusion_tf.evaluation.metrics import lower_is_better
 from mmfusion_tf.models.heads import default_metrics
 
 ops = keras.ops
 
 F1_NAME = "f1_macro"
-# Metric names containing one of these are minimised; anything else is maximised.
-LOWER_IS_BETTER = ("loss", "rmse", "mae", "mse", "error", "crossentropy", "latency", "params")
 
 
 @keras.saving.register_keras_serializable(package="mmfusion_tf")
@@ -113,7 +112,7 @@ def tuning_metrics(head):
     metrics = default_metrics(head)
     if head.task == "regression":
         return metrics
-    num_classes = 2 if head.task == "binary" else head.num_outputs
+    num_classes = head.class_count
     return metrics + [SparseMacroF1(num_classes, multilabel=head.task == "multilabel")]
 
 
@@ -122,14 +121,11 @@ def default_objective(head):
     return "val_rmse" if head.task == "regression" else f"val_{F1_NAME}"
 
 
-def objective_direction(name):
-    """`"min"` for losses, errors, latency and size; `"max"` for anything else (accuracy, F1, AUC...)."""
-    lowered = name.lower()
-    return "min" if any(word in lowered for word in LOWER_IS_BETTER) else "max"
-
-
 def objective_for(name, direction=None):
     """A `keras_tuner.Objective`; `name` may end in `:min` / `:max` to set the direction.
+
+    By default `"min"` for losses, errors, latency and size (`lower_is_better`), `"max"` for
+    anything else (accuracy, F1, AUC...).
 
     Example:
 
@@ -142,7 +138,7 @@ def objective_for(name, direction=None):
         raise ValueError(f"`objective` must be a metric name such as 'val_f1_macro'. Received: objective={name!r}")
     if ":" in name:
         name, direction = name.rsplit(":", 1)
-    direction = direction or objective_direction(name)
+    direction = direction or ("min" if lower_is_better(name) else "max")
     if direction not in ("min", "max"):
         raise ValueError(f"The objective direction must be 'min' or 'max'. Received: direction={direction!r}")
     return keras_tuner.Objective(name, direction)

@@ -8,24 +8,16 @@ Example:
 """
 
 import csv
-import json
-import math
 import os
 
+from mmfusion_tf.evaluation.report import plain
+from mmfusion_tf.training.files import write_json_atomic
 from mmfusion_tf.tuning.cost import pareto_front
 from mmfusion_tf.tuning.hypermodel import LATENCY_METRIC, active_values
 from mmfusion_tf.tuning.plots import plot_objective_per_trial, plot_objective_vs_weights, plot_pareto_front
 from mmfusion_tf.tuning.space import WEIGHT_PREFIX, normalized_weights
 
 FIRST_COLUMNS = ("trial_id", "status", "score", "best_step", "pareto")
-
-
-def _plain_number(value):
-    """JSON-friendly scalar: numpy floats -> float, NaN -> None."""
-    if value is None or isinstance(value, (bool, str, int)):
-        return value
-    value = float(value)
-    return None if math.isnan(value) else value
 
 
 def trial_records(oracle, modality_names):
@@ -37,7 +29,7 @@ def trial_records(oracle, modality_names):
     records = []
     for trial_id in order:
         trial = oracle.trials[trial_id]
-        record = {"trial_id": trial.trial_id, "status": trial.status, "score": _plain_number(trial.score),
+        record = {"trial_id": trial.trial_id, "status": trial.status, "score": plain(trial.score),
                   "best_step": trial.best_step}
         values = active_values(trial.hyperparameters)
         record.update(values)
@@ -46,7 +38,7 @@ def trial_records(oracle, modality_names):
             for name, weight in zip(modality_names, normalized_weights(raw)):
                 record[f"normalized_weight.{name}"] = weight
         for name in trial.metrics.metrics:
-            record.setdefault(name, _plain_number(trial.metrics.get_last_value(name)))
+            record.setdefault(name, plain(trial.metrics.get_last_value(name)))
         records.append(record)
     return records
 
@@ -70,14 +62,6 @@ def write_trials_csv(records, path, metric_names=()):
         writer.writeheader()
         for record in records:
             writer.writerow({k: ("" if v is None else v) for k, v in record.items()})
-    return path
-
-
-def _write_json(path, data):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
     return path
 
 
@@ -133,7 +117,7 @@ def write_results(oracle, hypermodel, output_dir, epochs=None, cost_aware=None, 
         files["best_experiment"] = path
         summary["best"] = {
             "trial_id": best.trial_id,
-            objective.name: _plain_number(best.score),
+            objective.name: plain(best.score),
             "hyperparameters": {k: v for k, v in values.items() if not k.startswith("tuner/")},
             "experiment": path,
         }
@@ -152,5 +136,5 @@ def write_results(oracle, hypermodel, output_dir, epochs=None, cost_aware=None, 
     summary["files"] = files
     summary["trials"] = records
     write_trials_csv(records, files["trials_csv"], {m for t in oracle.trials.values() for m in t.metrics.metrics})
-    _write_json(files["trials_json"], summary)
+    write_json_atomic(files["trials_json"], summary)
     return summary

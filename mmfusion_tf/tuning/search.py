@@ -21,7 +21,6 @@ Example:
 'runs/tune/best_experiment.yaml'
 """
 
-import hashlib
 import json
 import os
 
@@ -29,6 +28,8 @@ import keras_tuner
 from keras_tuner.src.distribute import utils as distribute_utils
 
 from mmfusion_tf.training.experiment_data import balanced_class_weights, experiment_datasets, experiment_sources
+from mmfusion_tf.training.files import fingerprint, write_json_atomic
+from mmfusion_tf.training.model import training_columns
 from mmfusion_tf.tuning.hypermodel import FusionHyperModel
 from mmfusion_tf.tuning.metrics import default_objective, objective_for
 from mmfusion_tf.tuning.results import write_results
@@ -80,11 +81,11 @@ def make_tuner(
 def _check_settings(output_dir, settings, overwrite):
     """Records the search settings; refuses to resume a search made with other ones."""
     path = os.path.join(output_dir, SETTINGS_FILE)
-    fingerprint = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    digest = fingerprint(settings)
     if os.path.exists(path) and not overwrite:
         with open(path, encoding="utf-8") as f:
             recorded = json.load(f)
-        if recorded.get("fingerprint") != fingerprint:
+        if recorded.get("fingerprint") != digest:
             plain = json.loads(json.dumps(settings, default=str))
             changed = sorted(k for k in plain if recorded.get("settings", {}).get(k) != plain[k])
             raise ValueError(
@@ -95,10 +96,7 @@ def _check_settings(output_dir, settings, overwrite):
         return
     if role() == "worker":
         return
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump({"fingerprint": fingerprint, "settings": settings}, f, indent=2, default=str)
-    os.replace(tmp, path)
+    write_json_atomic(path, {"fingerprint": digest, "settings": settings}, default=str)
 
 
 def tune(
@@ -151,16 +149,15 @@ def tune(
     _check_settings(output_dir, settings, overwrite)
 
     sources = experiment_sources(experiment, train, validation)
-    train_ds, val_ds, _ = experiment_datasets(experiment, sources)
-    adapt_data = sources["train"] if isinstance(sources["train"], dict) else None
-    hypermodel = FusionHyperModel(experiment, space, adapt_data=adapt_data, cost_aware=cost_aware)
+    train_ds, val_ds, _ = experiment_datasets(experiment, {**sources, "test": None})  # the search never tests
+    hypermodel = FusionHyperModel(experiment, space, adapt_data=training_columns(experiment, sources), cost_aware=cost_aware)
     search = make_tuner(
         tuner, hypermodel, objective, directory=output_dir, max_trials=max_trials, max_epochs=budget, seed=seed,
         overwrite=overwrite, hyperband_factor=hyperband_factor,
     )
     fit_kwargs = {}
     if experiment.training.class_weights == "balanced":
-        fit_kwargs["class_weight"] = balanced_class_weights(experiment, sources["train"], train_ds)
+        fit_kwargs["class_weight"] = balanced_class_weights(experiment, sources["train"])
     search.search(
         train_ds, validation_data=val_ds, epochs=budget, callbacks=list(callbacks), verbose=verbose, **fit_kwargs
     )

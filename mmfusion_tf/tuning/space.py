@@ -51,7 +51,7 @@ from typing import Any, Optional
 
 import yaml
 
-from mmfusion_tf.config import ExperimentConfig, ModelConfig, TrainingConfig, _check_keys, _plain
+from mmfusion_tf.config import ExperimentConfig, ModelConfig, TrainingConfig, _check_keys
 
 SCALAR_KEYS = (
     "projection_dim", "dropout", "modality_dropout", "learning_rate", "fine_tune_learning_rate", "unfreeze_fraction",
@@ -330,13 +330,6 @@ class SearchSpace:
         data = {} if data is None else data
         _check_keys(cls, data, where)
         return cls(**copy.deepcopy(data)).validate(where)
-
-    def to_yaml(self, path=None):
-        text = yaml.safe_dump(_plain(self.to_dict()), sort_keys=False)
-        if path is not None:
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(text)
-        return text
 
 
 def default_search_space():

@@ -113,7 +113,7 @@ def test_class_weights_and_label_smoothing_reach_fit(tmp_path, hub_dir):
     assert trainer.model.loss.label_smoothing == pytest.approx(0.1)
     from mmfusion_tf.training.experiment_data import balanced_class_weights
 
-    weights = balanced_class_weights(trainer.experiment, trainer.sources["train"], trainer.train_ds)
+    weights = balanced_class_weights(trainer.experiment, trainer.sources["train"])
     counts = np.bincount([ex.LABELS.index(v) for v in trainer.sources["train"]["label"]], minlength=3)
     np.testing.assert_allclose([weights[i] for i in range(3)], counts.sum() / (3 * counts))
 
@@ -128,3 +128,14 @@ def test_trainer_under_mixed_bfloat16_keeps_float32_outputs_and_finite_losses(tm
     outputs = trainer.model.predict(trainer.val_ds, verbose=0)
     assert outputs["probabilities"].dtype == np.float32
     np.testing.assert_allclose(outputs["probabilities"].sum(-1), 1.0, atol=1e-5)
+
+
+def test_build_initialises_the_weights_from_training_seed(tmp_path, hub_dir):
+    def weights(seed):
+        trainer = Trainer(ex.experiment(hub_dir, seed=seed), tmp_path / f"seed{seed}", verbose=0)
+        return trainer.build().get_weights()
+
+    first, again, other = weights(3), weights(3), weights(4)
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(first, other))

@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 
 from mmfusion_tf._keras import keras
+from mmfusion_tf.backbones.tabular import TabularEncoder
+from mmfusion_tf.config import ExperimentConfig, TrainingConfig
 from mmfusion_tf.training.l2sp import backbone_variables
 from mmfusion_tf.tuning import FusionHyperModel, make_tuner
+from mmfusion_tf.tuning import hypermodel as hypermodel_module
+from mmfusion_tf.tuning.cost import sample_inputs
+from tests.evaluation import _models as eval_models
 from tests.training import _experiment as ex
 from tests.tuning import _tiny
 
@@ -29,6 +34,8 @@ class _Snapshots(keras.callbacks.Callback):
 
 def test_fit_runs_both_stages_within_the_budget_and_honours_initial_epoch(hub_dir, monkeypatch):
     monkeypatch.setattr(FusionHyperModel, "_compile", _tiny.eager_compile)
+    batches = []
+    monkeypatch.setattr(hypermodel_module, "sample_inputs", lambda *a: batches.append(1) or sample_inputs(*a))
     experiment = ex.experiment(hub_dir)
     train_ds, val_ds = _tiny.datasets(experiment)
     space = {"unfreeze_fraction": {"values": [0.5]}}
@@ -51,6 +58,27 @@ def test_fit_runs_both_stages_within_the_budget_and_honours_initial_epoch(hub_di
     resumed = hypermodel.fit(hp, model, train_ds, validation_data=val_ds, epochs=2, initial_epoch=1, verbose=0)
     assert resumed.epoch == [1] and len(resumed.history["loss"]) == 1
     assert model.optimizer.learning_rate.numpy() == pytest.approx(1e-3)  # the fine-tuning stage's rate
+    assert len(batches) == 1  # the timed batch is fetched once, then reused by every trial
+
+
+def test_tabular_statistics_adapt_once_and_every_build_starts_from_the_seed(monkeypatch):
+    adapted = []
+    adapt = TabularEncoder.adapt
+    monkeypatch.setattr(TabularEncoder, "adapt", lambda self, data: adapted.append(self.name) or adapt(self, data))
+    config = eval_models.tabular_config(presence=False)
+    for modality in config.modalities:
+        modality.numeric_stats = {}
+    experiment = ExperimentConfig(model=config, training=TrainingConfig(seed=4))
+    data = eval_models.tabular_data()
+    hypermodel = FusionHyperModel(experiment, {"dropout": {"values": [0.0, 0.2]}}, adapt_data=data)
+    assert adapted == ["left_encoder", "right_encoder"]
+    assert hypermodel.base_config.model.modalities[0].numeric_stats["x1"][0] == pytest.approx(data["x1"].mean())
+
+    first = hypermodel.build(kt.HyperParameters())
+    second = hypermodel.build(kt.HyperParameters())
+    assert adapted == ["left_encoder", "right_encoder"]  # not again per trial
+    for a, b in zip(first.get_weights(), second.get_weights()):
+        np.testing.assert_array_equal(a, b)  # both initialised from training.seed
 
 
 # Each tuner on a space it is made for: continuous ranges (Bayesian), a small grid, conditional choices
