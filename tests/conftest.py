@@ -26,6 +26,13 @@ def hub_dir(tmp_path_factory):
     }
 
 
+@pytest.fixture(scope="session")
+def demo_cache_dir(tmp_path_factory):
+    """One folder for the demo's stand-in backbones, shared by the demo, README and notebook tests
+    (they are pretrained once per session instead of once per test module)."""
+    return str(tmp_path_factory.mktemp("demo_hub_cache"))
+
+
 @pytest.fixture(autouse=True)
 def _float32_policy():
     """Every test starts and ends under the float32 policy."""

@@ -9,12 +9,13 @@ from mmfusion_tf import cli
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
+def demo_run(tmp_path_factory, demo_cache_dir):
     root = tmp_path_factory.mktemp("demo")
     report_path = str(root / "r.json")
     status = cli.main([
         "demo", "--quick", "--verbose", "0", "--output-dir", str(root / "out"),
-        "--cache-dir", str(root / "hub"), "--report", report_path,
+        # The folder default_cache_dir() gives under MMFUSION_CACHE_DIR, shared with the notebook tests.
+        "--cache-dir", os.path.join(demo_cache_dir, "demo_hub"), "--report", report_path,
     ])
     with open(report_path) as f:
         return status, json.load(f), root

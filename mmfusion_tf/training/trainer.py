@@ -157,8 +157,10 @@ class Trainer:
             warmup = stage.name == WARMUP_STAGE  # only the alignment loss: nothing to validate
             validation = None if warmup else self.val_ds
             with warnings.catch_warnings():
-                # tf.data pipelines of unknown length end each epoch this way; Keras warns although nothing is wrong.
+                # tf.data pipelines of unknown length end each epoch this way, and make_dataset shuffles
+                # itself: Keras warns about both although nothing is wrong.
                 warnings.filterwarnings("ignore", message="Your input ran out of data")
+                warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
                 self.model.fit(
                     self.train_ds, validation_data=validation, epochs=stage.epochs,
                     callbacks=stage_callbacks(work_dir, stage, self.experiment.training, validation is not None,

@@ -2,8 +2,8 @@
 
 The block is taken from README.md and executed unchanged in a temporary folder (it writes
 `models/demo/1/` there). Its sizes are the README's own (1,500 demo examples, 6 epochs): about a
-minute on 2 CPU cores once the demo backbones are cached in ~/.cache/mmfusion_tf/demo_hub
-(`MMFUSION_CACHE_DIR`), ~40 s more the first time.
+minute on 2 CPU cores once the demo backbones are cached (the session's `demo_cache_dir`, shared
+with the demo and notebook tests), ~40 s more the first time.
 """
 
 import contextlib
@@ -34,12 +34,14 @@ def test_readme_example_is_at_most_15_lines():
 
 
 @pytest.fixture(scope="module")
-def example_run(tmp_path_factory):
+def example_run(tmp_path_factory, demo_cache_dir):
     folder = tmp_path_factory.mktemp("readme_example")
     namespace = {"__name__": "__readme_example__"}
     stdout = io.StringIO()
     previous = os.getcwd()
     os.chdir(folder)
+    cache = os.environ.get("MMFUSION_CACHE_DIR")
+    os.environ["MMFUSION_CACHE_DIR"] = demo_cache_dir  # the session's backbones, not the user's ~/.cache
     try:
         with contextlib.redirect_stdout(stdout), warnings.catch_warnings():
             # Keras warns when a dataset of unknown length ends its first epoch.
@@ -47,6 +49,10 @@ def example_run(tmp_path_factory):
             exec(compile(readme_example(), "README.md (Python in 15 lines)", "exec"), namespace)
     finally:
         os.chdir(previous)
+        if cache is None:
+            os.environ.pop("MMFUSION_CACHE_DIR", None)
+        else:
+            os.environ["MMFUSION_CACHE_DIR"] = cache
     return namespace, stdout.getvalue(), folder
 
 

@@ -28,7 +28,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @pytest.fixture(scope="module")
-def notebook_env(tmp_path_factory):
+def notebook_env(tmp_path_factory, demo_cache_dir):
     """A kernel spec for this interpreter and the environment of the kernels (quick settings)."""
     root = tmp_path_factory.mktemp("notebook_env")
     # The kernel must be this interpreter: the stock `python3` spec may name another Python on PATH.
@@ -36,7 +36,7 @@ def notebook_env(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("JUPYTER_PATH", os.pathsep.join(filter(None, [str(root), os.environ.get("JUPYTER_PATH")])))
         mp.setenv("MMFUSION_NOTEBOOK_QUICK", "1")
-        mp.setenv("MMFUSION_CACHE_DIR", str(root / "cache"))  # demo backbones: pretrained once, for both notebooks
+        mp.setenv("MMFUSION_CACHE_DIR", demo_cache_dir)  # demo backbones: pretrained once per test session
         mp.setenv("KERAS_BACKEND", "tensorflow")
         mp.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
         mp.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend shows the figures

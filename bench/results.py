@@ -1,0 +1,443 @@
+"""Real-data results: does fusion pay, which fusion method, and what survives a missing modality?
+
+Three sections, each a set of ordinary `Trainer` runs (`mmfusion_tf.training`), 3 seeds:
+
+1. `avdigits`: AV-digits (FSDD speech + MNIST digits, `../shared/data`), clean (`difficulty` 0)
+   and degraded (`--difficulty`, default 0.5). Image-only, audio-only and every fusion method
+   (weighted sum with learned α/β, concat, attention, gated, tensor, low-rank, transformer, late).
+   Test accuracy and macro-F1 (mean ± std over seeds), parameters, and inference latency per
+   example (batch 1 and batch 64, a compiled forward pass, seed 0). Backbones: the package's
+   TF-Hub-format stand-ins (`prepare_demo_backbones`: a small CNN pretrained on shapes, a
+   frame-embedding audio net pretrained on tones), loaded through `HubEncoder`; two stages
+   (frozen, then fine-tuned).
+2. `robustness`: attention fusion with presence inputs, trained with and without modality dropout
+   on clean AV-digits; test accuracy with each modality removed (presence mask) and
+   MultiBench-style robustness curves (accuracy vs Gaussian noise level, per modality).
+3. `airbnb`: Airbnb Boston listings (`../shared/data/airbnb_boston`), log(1 + price) regression:
+   text-only (name + description through all-MiniLM-L6-v2 imported offline, frozen),
+   tabular-only (12 columns), and fused (concat, gated); test R² and RMSE (log space).
+
+    python bench/results.py --json docs/bench_results/results.json \\
+        --markdown docs/bench_results/results.md --plots docs/images
+    python bench/results.py --quick          # CI: fewer rows, epochs and seeds, same claims
+
+Exit status 1 when `--check` is given and a claim (printed at the end) does not hold.
+"""
+
+import argparse
+import csv
+import gzip
+import json
+import os
+import platform
+import re
+import statistics
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import mmfusion_tf as mmf  # noqa: E402
+from mmfusion_tf._keras import keras  # noqa: E402
+from mmfusion_tf.config import DataConfig, ExperimentConfig, StageConfig, TrainingConfig  # noqa: E402
+from mmfusion_tf.datasets.av_digits import LABEL_NAMES, av_digits  # noqa: E402
+from mmfusion_tf.datasets.demo_backbones import prepare_demo_backbones  # noqa: E402
+from mmfusion_tf.evaluation import evaluate, modality_contributions, robustness_curve  # noqa: E402
+from mmfusion_tf.training import Trainer  # noqa: E402
+
+from results_plots import plot_av_digits, plot_missing_modality, plot_noise_curves  # noqa: E402
+
+SAMPLE_RATE = 16000
+AV_MODELS = ("image only", "audio only", "weighted_sum", "concat", "attention", "gated", "tensor",
+             "low_rank", "transformer", "late")
+FUSION_OPTIONS = {"weighted_sum": {"mode": "learned"}, "low_rank": {"rank": 8}, "transformer": {"num_heads": 4}}
+FINE_TUNE_LR = float(os.environ.get("MMF_RESULTS_LR", "2e-3"))
+NOISE_LEVELS = (0.0, 0.25, 0.5, 1.0, 2.0)
+AIRBNB_NUMERIC = ["latitude", "longitude", "accommodates", "bedrooms", "beds", "bathrooms", "minimum_nights",
+                  "number_of_reviews", "review_scores_rating"]
+AIRBNB_CATEGORICAL = ["room_type", "property_type", "neighbourhood_cleansed", "instant_bookable", "shared_bath"]
+AIRBNB_MODELS = ("text only", "tabular only", "concat", "gated")
+
+
+# === Settings ===
+
+
+def settings_for(args):
+    """Sizes and schedules; `--quick` keeps the same runs at lower precision."""
+    if args.quick:
+        return {"seeds": [0], "max_per_split": 1200, "frozen_epochs": 2, "fine_tune_epochs": 6,
+                "av_models": AV_MODELS[:4], "airbnb_sizes": (400, 100, 300), "airbnb_epochs": 4, "text_seq_length": 32}
+    return {"seeds": list(range(args.seeds)), "max_per_split": None, "frozen_epochs": 2, "fine_tune_epochs": 6,
+            "av_models": AV_MODELS, "airbnb_sizes": (1000, 250, 800), "airbnb_epochs": 5, "text_seq_length": 32}
+
+
+def stages(frozen, fine_tune):
+    plan = [StageConfig(name="frozen", epochs=frozen, learning_rate=3e-3, backbones="frozen")]
+    if fine_tune:
+        plan.append(StageConfig(name="fine_tune", epochs=fine_tune, learning_rate=FINE_TUNE_LR, backbones="all"))
+    return plan
+
+
+def experiment(modalities, method, head, plan, modality_dropout=0.0, presence=False, name="run", batch_size=64):
+    options = FUSION_OPTIONS.get(method, {})
+    model = mmf.ModelConfig(
+        modalities=modalities,
+        fusion=mmf.FusionConfig(method=method, projection_dim=64, options=options, modality_dropout=modality_dropout),
+        head=head, presence_inputs=presence, name=name,
+    )
+    return ExperimentConfig(
+        model=model, data=DataConfig(batch_size=batch_size, augment=False),
+        training=TrainingConfig(stages=plan, precision="float32", tensorboard=False, checkpoints=False),
+    )
+
+
+def train(config, splits, seed, work):
+    """One seeded Trainer run; returns the trained model and the seconds it took."""
+    config = ExperimentConfig.from_dict(config.to_dict())
+    config.training.seed = seed
+    keras.backend.clear_session()
+    trainer = Trainer(config, work, verbose=0)
+    trainer.prepare_data(train=splits["train"], validation=splits["val"], test=splits["test"])
+    started = time.perf_counter()
+    trainer.fit()
+    return trainer, time.perf_counter() - started
+
+
+def latency_ms(model, features, repeats=30):
+    """Median ms per example of a compiled forward pass at batch 1 and at batch 64."""
+    forward = tf.function(lambda x: model(x, training=False))
+    result = {}
+    for batch in (1, 64):
+        x = {k: tf.constant(v[:batch]) for k, v in features.items()}
+        forward(x)
+        times = []
+        for _ in range(repeats if batch == 1 else max(5, repeats // 3)):
+            start = time.perf_counter()
+            forward(x)
+            times.append(time.perf_counter() - start)
+        result[f"batch_{batch}"] = 1000.0 * statistics.median(times) / batch
+    return result
+
+
+def mean_std(values):
+    values = [float(v) for v in values]
+    return {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "runs": values}
+
+
+# === AV-digits ===
+
+
+def av_modalities(hub, which):
+    image = mmf.ImageModality(name="image", handle=hub["image"], image_size=[32, 32], input_shape=[28, 28, 1])
+    audio = mmf.AudioModality(name="audio", handle=hub["audio"], sample_rate=SAMPLE_RATE, num_samples=SAMPLE_RATE)
+    return {"image only": [image], "audio only": [audio]}.get(which, [image, audio])
+
+
+def av_splits(root, difficulty, max_per_split, presence=False):
+    data = av_digits(root, difficulty=difficulty, sample_rate=SAMPLE_RATE, max_seconds=1.0, max_per_split=max_per_split)
+    splits = {}
+    for split in ("train", "val", "test"):
+        splits[split] = {k: data[split][k] for k in ("image", "audio", "label")}
+        if presence:
+            for name in ("image", "audio"):
+                splits[split][f"{name}_present"] = np.ones(len(data[split]["label"]), "float32")
+    return splits, data["info"]["counts"]
+
+
+def av_head():
+    return mmf.HeadConfig(task="multiclass", labels=list(LABEL_NAMES), hidden_units=[64], dropout=0.1)
+
+
+def run_av_digits(args, settings, hub, work):
+    plan = stages(settings["frozen_epochs"], settings["fine_tune_epochs"])
+    variants = {"clean": 0.0, "degraded": args.difficulty}
+    table, counts = {}, {}
+    for variant, difficulty in variants.items():
+        splits, counts[variant] = av_splits(args.root, difficulty, settings["max_per_split"])
+        for which in settings["av_models"]:
+            method = "concat" if which.endswith("only") else which
+            config = experiment(av_modalities(hub, which), method, av_head(), plan, name=which.replace(" ", "_"))
+            runs = []
+            for seed in settings["seeds"]:
+                trainer, seconds = train(config, splits, seed, os.path.join(work, variant, which, str(seed)))
+                metrics = evaluate(trainer.model, trainer.test_ds, config.model)["probabilities"]
+                run = {"seed": seed, "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+                       "train_seconds": round(seconds, 1)}
+                if seed == settings["seeds"][0]:
+                    run["params"] = int(trainer.model.count_params())
+                    names = [m.name for m in config.model.modalities]
+                    run["latency_ms_per_example"] = latency_ms(trainer.model, {n: splits["test"][n] for n in names})
+                runs.append(run)
+                print(f"  av-digits {variant:<8} {which:<12} seed {seed}: accuracy {run['accuracy']:.4f} "
+                      f"macro-F1 {run['macro_f1']:.4f} ({seconds:.0f} s)", flush=True)
+            table.setdefault(variant, {})[which] = {
+                "accuracy": mean_std(r["accuracy"] for r in runs),
+                "macro_f1": mean_std(r["macro_f1"] for r in runs),
+                "params": runs[0]["params"], "latency_ms_per_example": runs[0]["latency_ms_per_example"],
+                "train_seconds": statistics.mean(r["train_seconds"] for r in runs),
+            }
+    return {"variants": variants, "counts": counts, "table": table, "models": list(settings["av_models"]),
+            "schedule": {"frozen_epochs": settings["frozen_epochs"], "fine_tune_epochs": settings["fine_tune_epochs"]}}
+
+
+def fusion_margin(variant_table):
+    """Best fusion accuracy minus the best single modality's (means over seeds)."""
+    single = max(variant_table[m]["accuracy"]["mean"] for m in ("image only", "audio only"))
+    best = max((m for m in variant_table if not m.endswith("only")), key=lambda m: variant_table[m]["accuracy"]["mean"])
+    return best, variant_table[best]["accuracy"]["mean"] - single
+
+
+# === Missing modalities and noise ===
+
+
+def run_robustness(args, settings, hub, work):
+    plan = stages(settings["frozen_epochs"], settings["fine_tune_epochs"])
+    splits, counts = av_splits(args.root, 0.0, settings["max_per_split"], presence=True)
+    results = {}
+    for label, rate in (("no modality dropout", 0.0), (f"modality dropout {args.modality_dropout}", args.modality_dropout)):
+        config = experiment(av_modalities(hub, "both"), "attention", av_head(), plan, rate, presence=True, name="attention")
+        removed, curves = [], []
+        for seed in settings["seeds"]:
+            trainer, _ = train(config, splits, seed, os.path.join(work, "robustness", str(rate), str(seed)))
+            test = {**splits["test"]}
+            contrib = modality_contributions(trainer.model, test, config.model, metric="accuracy")
+            removed.append({"all": contrib["clean"], **{f"without {m}": v["metric"] for m, v in contrib["modalities"].items()}})
+            curves.append(robustness_curve(trainer.model, test, config.model, levels=NOISE_LEVELS, seed=seed,
+                                           metric="accuracy")["curves"])
+            print(f"  robustness {label:<26} seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in removed[-1].items()),
+                  flush=True)
+        results[label] = {
+            "modality_dropout": rate,
+            "accuracy": {k: mean_std(r[k] for r in removed) for k in removed[0]},
+            "noise_curves": {m: [mean_std(c[m][i] for c in curves) for i in range(len(NOISE_LEVELS))] for m in curves[0]},
+        }
+    return {"counts": counts, "noise_levels": list(NOISE_LEVELS), "models": results,
+            "fusion": "attention with presence inputs", "variant": "clean"}
+
+
+# === Airbnb ===
+
+
+def _number(text):
+    match = re.search(r"[\d.]+", text or "")
+    return float(match.group()) if match else np.nan
+
+
+def airbnb_splits(path, sizes, seed=0):
+    """Listings with a price: name + description, 14 table columns, log(1 + price); one seeded split."""
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["price"]]
+    columns = {
+        "text": np.array([re.sub(r"<[^>]+>", " ", f"{r['name']}. {r['description']}") for r in rows], dtype=object),
+        "label": np.log1p(np.array([float(r["price"].strip("$").replace(",", "")) for r in rows], "float32")),
+    }
+    for name in AIRBNB_NUMERIC:
+        source = [r["bathrooms_text"] for r in rows] if name == "bathrooms" else [r[name] for r in rows]
+        columns[name] = np.array([_number(v) for v in source], "float32")
+    for name in AIRBNB_CATEGORICAL:
+        values = [("shared" in r["bathrooms_text"].lower()) and "yes" or "no" for r in rows] if name == "shared_bath" \
+            else [r[name] for r in rows]
+        columns[name] = np.array(values, dtype=object)
+    order = np.random.default_rng(seed).permutation(len(rows))
+    splits, start = {}, 0
+    for split, size in zip(("train", "val", "test"), sizes):
+        index = order[start:start + size]
+        splits[split] = {k: v[index] for k, v in columns.items()}
+        start += size
+    # Standardised target (train mean/std): R² is unchanged, RMSE is scaled back to log space.
+    scale = (float(splits["train"]["label"].mean()), float(splits["train"]["label"].std()))
+    for split in splits.values():
+        split["label"] = ((split["label"] - scale[0]) / scale[1]).astype("float32")
+    return splits, len(rows), scale
+
+
+def run_airbnb(args, settings, work):
+    from mmfusion_tf.hub import import_bert
+
+    text_hub = import_bert("all-minilm-l6-v2", os.path.join(work, "minilm"), seq_length=settings["text_seq_length"])
+    splits, total, scale = airbnb_splits(args.airbnb, settings["airbnb_sizes"])
+    text = mmf.TextModality(name="text", handle=text_hub["encoder"], preprocessor=text_hub["preprocessor"],
+                            output_key="default")
+    table = mmf.TabularModality(name="table", numeric_features=list(AIRBNB_NUMERIC),
+                                categorical_features={c: None for c in AIRBNB_CATEGORICAL})
+    head = mmf.HeadConfig(task="regression", hidden_units=[64], dropout=0.1)
+    # Text stays frozen (the pretrained encoder), tables train from scratch: one stage.
+    plan = [StageConfig(name="frozen", epochs=settings["airbnb_epochs"], learning_rate=2e-3, backbones="frozen")]
+    results = {}
+    for which in AIRBNB_MODELS:
+        modalities = {"text only": [text], "tabular only": [table]}.get(which, [text, table])
+        method = "concat" if which.endswith("only") else which
+        config = experiment(modalities, method, head, plan, name=which.replace(" ", "_"), batch_size=32)
+        runs = []
+        for seed in settings["seeds"]:
+            trainer, seconds = train(config, splits, seed, os.path.join(work, "airbnb", which, str(seed)))
+            metrics = evaluate(trainer.model, trainer.test_ds, config.model)["prediction"]
+            runs.append({"seed": seed, "r2": metrics["r2"], "rmse": metrics["rmse"] * scale[1], "train_seconds": seconds})
+            metrics["rmse"] = runs[-1]["rmse"]
+            print(f"  airbnb {which:<13} seed {seed}: R² {metrics['r2']:.4f} RMSE {metrics['rmse']:.4f} ({seconds:.0f} s)",
+                  flush=True)
+        results[which] = {"r2": mean_std(r["r2"] for r in runs), "rmse": mean_std(r["rmse"] for r in runs),
+                          "train_seconds": statistics.mean(r["train_seconds"] for r in runs)}
+    return {"listings_with_price": total, "sizes": dict(zip(("train", "val", "test"), settings["airbnb_sizes"])),
+            "target": "log(1 + price)", "target_mean_std": scale, "text": "name + description, all-MiniLM-L6-v2 (frozen)",
+            "tabular": AIRBNB_NUMERIC + AIRBNB_CATEGORICAL, "epochs": settings["airbnb_epochs"], "table": results}
+
+
+# === Claims and report ===
+
+
+def claims(results, args):
+    """The statements the results must support, each with its numbers and whether it holds."""
+    out = []
+    if "avdigits" in results:
+        table = results["avdigits"]["table"]
+        best, margin = fusion_margin(table["degraded"])
+        out.append({"claim": f"degraded AV-digits: the best fusion ({best}) beats the best single modality "
+                             f"by >= {args.min_margin} accuracy", "value": round(margin, 4),
+                    "holds": margin >= args.min_margin})
+        single = max(table["degraded"][m]["accuracy"]["mean"] for m in ("image only", "audio only"))
+        beaten = [m for m in table["degraded"] if not m.endswith("only") and table["degraded"][m]["accuracy"]["mean"] > single]
+        out.append({"claim": "degraded AV-digits: fusion methods above the best single modality",
+                    "value": f"{len(beaten)}/{len(table['degraded']) - 2}", "holds": len(beaten) >= len(table["degraded"]) - 3})
+    if "robustness" in results:
+        models = list(results["robustness"]["models"].values())
+        worst = [min(v["mean"] for k, v in m["accuracy"].items() if k != "all") for m in models]
+        out.append({"claim": "missing modality: modality dropout raises the worst removed-modality accuracy",
+                    "value": round(worst[1] - worst[0], 4), "holds": worst[1] > worst[0]})
+    if "airbnb" in results:
+        table = results["airbnb"]["table"]
+        single = max(table[m]["r2"]["mean"] for m in ("text only", "tabular only"))
+        fused = max(table[m]["r2"]["mean"] for m in ("concat", "gated"))
+        out.append({"claim": "Airbnb: fused text + tabular R² above the best single modality",
+                    "value": round(fused - single, 4), "holds": fused > single})
+    return out
+
+
+def cell(stats, digits=3):
+    return f"{stats['mean']:.{digits}f} ± {stats['std']:.{digits}f}"
+
+
+def markdown(results):
+    lines = [f"Machine: {results['machine']}. Seeds: {results['settings']['seeds']}; "
+             f"{results['total_seconds'] / 60:.0f} min in all{' (--quick)' if results['quick'] else ''}.", ""]
+    if "avdigits" in results:
+        av = results["avdigits"]
+        lines += [f"### AV-digits (test split {av['counts']['clean']['test']} examples; train "
+                  f"{av['counts']['clean']['train']}; {av['schedule']['frozen_epochs']} frozen + "
+                  f"{av['schedule']['fine_tune_epochs']} fine-tuning epochs)", "",
+                  "| model | clean accuracy | clean macro-F1 | degraded accuracy | degraded macro-F1 | params "
+                  "| ms/example (batch 1) | ms/example (batch 64) |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for which in av["models"]:
+            c, d = av["table"]["clean"][which], av["table"]["degraded"][which]
+            lat = c["latency_ms_per_example"]
+            lines.append(f"| {which} | {cell(c['accuracy'])} | {cell(c['macro_f1'])} | {cell(d['accuracy'])} | "
+                         f"{cell(d['macro_f1'])} | {c['params']:,} | {lat['batch_1']:.2f} | {lat['batch_64']:.3f} |")
+        lines.append("")
+    if "robustness" in results:
+        rob = results["robustness"]
+        keys = list(next(iter(rob["models"].values()))["accuracy"])
+        lines += ["### Missing modality (clean AV-digits, attention fusion with presence inputs; test accuracy)", "",
+                  "| training | " + " | ".join(keys) + " |", "| --- |" + " --- |" * len(keys)]
+        for label, model in rob["models"].items():
+            lines.append(f"| {label} | " + " | ".join(cell(model["accuracy"][k]) for k in keys) + " |")
+        lines += ["", "Accuracy vs Gaussian noise (level × the input's std), noise on one modality or all:", "",
+                  "| training | noise on | " + " | ".join(f"{lv:g}" for lv in rob["noise_levels"]) + " |",
+                  "| --- | --- |" + " --- |" * len(rob["noise_levels"])]
+        for label, model in rob["models"].items():
+            for name, values in model["noise_curves"].items():
+                lines.append(f"| {label} | {name} | " + " | ".join(f"{v['mean']:.3f}" for v in values) + " |")
+        lines.append("")
+    if "airbnb" in results:
+        air = results["airbnb"]
+        lines += [f"### Airbnb Boston, {air['target']} (train/val/test {air['sizes']['train']}/{air['sizes']['val']}/"
+                  f"{air['sizes']['test']} listings, {air['epochs']} epochs)", "",
+                  "| model | test R² | test RMSE (log space) |", "| --- | --- | --- |"]
+        for which, row in air["table"].items():
+            lines.append(f"| {which} | {cell(row['r2'])} | {cell(row['rmse'])} |")
+        lines.append("")
+    lines += ["### Claims", ""]
+    for c in results["claims"]:
+        lines.append(f"- {'holds' if c['holds'] else 'DOES NOT HOLD'}: {c['claim']} (measured {c['value']})")
+    return "\n".join(lines) + "\n"
+
+
+def run_sections(args, settings):
+    """Runs the chosen sections; the results dict (machine, settings, one entry per section, seconds)."""
+    started = time.perf_counter()
+    results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+                          f"TensorFlow {tf.__version__}, Keras {keras.__version__}",
+               "quick": args.quick, "settings": {**settings, "difficulty": args.difficulty,
+                                                 "modality_dropout": args.modality_dropout}}
+    with tempfile.TemporaryDirectory(prefix="mmf_results_") as work:
+        hub = prepare_demo_backbones(args.hub_dir) if {"avdigits", "robustness"} & set(args.sections) else None
+        if "avdigits" in args.sections:
+            results["avdigits"] = run_av_digits(args, settings, hub, work)
+        if "robustness" in args.sections:
+            results["robustness"] = run_robustness(args, settings, hub, work)
+        if "airbnb" in args.sections:
+            results["airbnb"] = run_airbnb(args, settings, work)
+    results["total_seconds"] = round(time.perf_counter() - started, 1)
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", default=os.path.join(HERE, "..", "..", "shared", "data"), help="folder with fsdd/ and mnist/")
+    parser.add_argument("--airbnb", default=None, help="listings.csv.gz (default: ROOT/airbnb_boston/listings.csv.gz)")
+    parser.add_argument("--sections", nargs="+", default=["avdigits", "robustness", "airbnb"],
+                        choices=["avdigits", "robustness", "airbnb"])
+    parser.add_argument("--difficulty", type=float, default=0.5, help="degradation of the degraded AV-digits variant")
+    parser.add_argument("--modality-dropout", type=float, default=0.3)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--min-margin", type=float, default=None,
+                        help="the 'clear margin' of the fusion claim (default 0.05; 0 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="CI size: 1200 training rows, 4 AV-digits models, small Airbnb subset, one seed")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a claim does not hold")
+    parser.add_argument("--hub-dir", help="folder of the stand-in backbones (default: the demo's cache)")
+    parser.add_argument("--json", metavar="PATH")
+    parser.add_argument("--markdown", metavar="PATH")
+    parser.add_argument("--plots", metavar="DIR", help="write the PNG figures here")
+    parser.add_argument("--from-json", metavar="PATH", help="redraw tables and figures of an earlier run; train nothing")
+    args = parser.parse_args(argv)
+    if args.min_margin is None:
+        args.min_margin = 0.0 if args.quick else 0.05
+    args.airbnb = args.airbnb or os.path.join(args.root, "airbnb_boston", "listings.csv.gz")
+    settings = settings_for(args)
+
+    if args.from_json:
+        with open(args.from_json, encoding="utf-8") as f:
+            results = json.load(f)
+    else:
+        results = run_sections(args, settings)
+    results["claims"] = claims(results, args)
+
+    text = markdown(results)
+    print("\n" + text)
+    if args.plots:
+        os.makedirs(args.plots, exist_ok=True)
+        if "avdigits" in results:
+            print("wrote", plot_av_digits(results["avdigits"], results["avdigits"]["models"], os.path.join(args.plots, "results_av_digits.png")))
+        if "robustness" in results:
+            print("wrote", plot_missing_modality(results["robustness"], os.path.join(args.plots, "results_missing_modality.png")))
+            print("wrote", plot_noise_curves(results["robustness"], os.path.join(args.plots, "results_noise_robustness.png")))
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=2)
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as f:
+            f.write(text)
+    failed = [c for c in results["claims"] if not c["holds"]]
+    return 1 if args.check and failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
