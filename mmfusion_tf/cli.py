@@ -25,10 +25,10 @@ def _demo(args):
 
 
 def _to_tfrecord(args):
-    from mmfusion_tf.config import ModelConfig
+    from mmfusion_tf.config import load_model_config
     from mmfusion_tf.data import write_tfrecords
 
-    config = ModelConfig.from_yaml(args.config)
+    config = load_model_config(args.config)
     paths = write_tfrecords(
         args.source, config, args.output, num_shards=args.shards, label=None if args.no_label else args.label,
         on_error=args.on_error, max_audio_seconds=args.max_audio_seconds,
@@ -149,7 +149,7 @@ def build_parser():
         "{output}-00000-of-N.tfrecord shards of tf.train.Example, with each file's encoded bytes inline.",
     )
     to_tfrecord.add_argument("source", help="manifest (.csv, .tsv, .jsonl); file paths relative to it")
-    to_tfrecord.add_argument("--config", required=True, help="model config YAML (names the inputs to store)")
+    to_tfrecord.add_argument("--config", required=True, help="model config or experiment YAML (names the inputs to store)")
     to_tfrecord.add_argument("--output", required=True, help="output path prefix of the shards")
     to_tfrecord.add_argument("--shards", type=int, default=1)
     to_tfrecord.add_argument("--label", default="label", help="label column")

@@ -540,6 +540,17 @@ class ExperimentConfig:
         self.model.validate()
         self.data.validate()
         self.training.validate(self.model.modality_names)
+        task = self.model.head.task
+        if task == "regression" and self.training.label_smoothing:
+            raise ValueError(
+                f"training.label_smoothing={self.training.label_smoothing} applies to classification heads, "
+                f"not model.head.task={task!r}. Set it to 0."
+            )
+        if task not in ("multiclass", "binary") and self.training.class_weights:
+            raise ValueError(
+                f"training.class_weights={self.training.class_weights!r} needs a multiclass or binary head. "
+                f"Received: model.head.task={task!r}"
+            )
         return self
 
     def resolve_path(self, path):
@@ -624,3 +635,22 @@ def _plain(value: Any):
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+def load_model_config(path):
+    """A `ModelConfig` from a model-config YAML or from an experiment YAML (its `model:` section).
+
+    Example:
+
+    >>> load_model_config("runs/products/model_config.yaml").modality_names  # doctest: +SKIP
+    ['image', 'text']
+    """
+    import os
+
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"Model config not found: {path}")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if "modalities" in (yaml.safe_load(text) or {}):
+        return ModelConfig.from_yaml(text)
+    return ExperimentConfig.from_yaml(text).model

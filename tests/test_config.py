@@ -69,3 +69,23 @@ def test_modality_without_handle_or_preset():
     config = mmf.ModelConfig(modalities=[mmf.ImageModality()], head=mmf.HeadConfig(task="regression"))
     with pytest.raises(ValueError, match=r"modalities\[0\] needs `handle`"):
         config.validate()
+
+
+@pytest.mark.parametrize(
+    "training, message",
+    [
+        ({"label_smoothing": 0.1}, "training.label_smoothing=0.1 applies to classification heads"),
+        ({"class_weights": "balanced"}, "training.class_weights='balanced' needs a multiclass or binary head"),
+    ],
+)
+def test_experiment_rejects_classification_options_on_a_regression_head(training, message):
+    from mmfusion_tf.config import ExperimentConfig
+
+    experiment = ExperimentConfig.from_dict({
+        "model": {"modalities": [{"kind": "tabular", "name": "table", "numeric_features": ["beds"]}],
+                  "head": {"task": "regression"}},
+        "data": {"train": "train.csv"},
+        "training": training,
+    })
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        experiment.validate()

@@ -15,21 +15,6 @@ from mmfusion_tf.export.signatures import AUDIO_INPUTS, Limits
 DEFAULT_TOLERANCE = 1e-5
 
 
-def _load_config(path):
-    """A `ModelConfig` from a model-config YAML or an experiment YAML (its `model:`)."""
-    import yaml
-
-    from mmfusion_tf.config import ExperimentConfig, ModelConfig
-
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"Model config not found: {path}")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    if "modalities" in (yaml.safe_load(text) or {}):
-        return ModelConfig.from_yaml(text)
-    return ExperimentConfig.from_yaml(text).model
-
-
 def _check(model, config, path, examples, tolerance):
     """Parity diffs and the `saved_model_cli` listing; (ok, report dict)."""
     from mmfusion_tf.export.parity import parity_check, saved_model_cli_show
@@ -51,9 +36,10 @@ def _check(model, config, path, examples, tolerance):
 def run_export(args):
     """`mmfusion export`: exit code 0 on success, 1 when `--check` fails."""
     from mmfusion_tf._keras import keras
+    from mmfusion_tf.config import load_model_config
     from mmfusion_tf.export.saved_model import export_saved_model, read_metadata
 
-    config = _load_config(args.config)
+    config = load_model_config(args.config)
     if not os.path.exists(args.model):
         raise FileNotFoundError(f"Model file not found: {args.model}")
     model = keras.saving.load_model(args.model)

@@ -6,7 +6,8 @@ import pytest
 
 import mmfusion_tf as mmf
 from mmfusion_tf.export import read_metadata
-from mmfusion_tf.export.command import _load_config, add_export_parser
+from mmfusion_tf.config import load_model_config
+from mmfusion_tf.export.command import add_export_parser
 
 
 def _parser():
@@ -59,8 +60,8 @@ def test_config_from_a_model_or_an_experiment_yaml(hub_dir, tmp_path):
     config.to_yaml(str(model_yaml))
     indented = "".join("  " + line for line in model_yaml.read_text().splitlines(keepends=True))
     experiment_yaml.write_text("model:\n" + indented + "data: {train: train.csv}\n")
-    assert _load_config(str(model_yaml)) == config
-    assert _load_config(str(experiment_yaml)) == config
+    assert load_model_config(str(model_yaml)) == config
+    assert load_model_config(str(experiment_yaml)) == config
 
 
 def test_export_verb_errors_name_the_file(tmp_path):
