@@ -464,13 +464,16 @@ class TrainingConfig:
 
     `l2_sp` is α of L2-SP (penalises the distance of backbone weights from
     their pretrained values); `class_weights` is None or "balanced";
-    `early_stopping_patience` 0 turns early stopping off.
+    `early_stopping_patience` 0 turns early stopping off; `tpu` names the
+    TPU of `strategy: tpu` ("local" on a TPU VM, a TPU name or a `grpc://`
+    address; None lets the cluster resolver find it).
     """
 
     stages: list = field(default_factory=default_stages)
     seed: int = 0
     precision: str = "auto"
     strategy: str = "default"
+    tpu: Optional[str] = None
     jit_compile: bool = False
     l2_sp: float = 0.0
     label_smoothing: float = 0.0
@@ -491,6 +494,8 @@ class TrainingConfig:
             raise ValueError(f"{where}.stages names must be unique. Received: {names}")
         _check_choice(self.precision, PRECISIONS, f"{where}.precision")
         _check_choice(self.strategy, STRATEGIES, f"{where}.strategy")
+        if self.tpu is not None and self.strategy != "tpu":
+            raise ValueError(f"{where}.tpu={self.tpu!r} is only used with strategy 'tpu'. Received: strategy={self.strategy!r}")
         _check_choice(self.class_weights, (None, "balanced"), f"{where}.class_weights")
         if float(self.l2_sp) < 0:
             raise ValueError(f"{where}.l2_sp must be >= 0. Received: l2_sp={self.l2_sp}")

@@ -89,3 +89,13 @@ def test_experiment_rejects_classification_options_on_a_regression_head(training
     })
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         experiment.validate()
+
+
+def test_tpu_name_needs_the_tpu_strategy_and_round_trips():
+    from mmfusion_tf.config import TrainingConfig
+
+    with pytest.raises(ValueError, match="training.tpu='local' is only used with strategy 'tpu'"):
+        TrainingConfig(tpu="local").validate()
+    config = TrainingConfig(strategy="tpu", tpu="local")
+    config.validate()
+    assert TrainingConfig.from_dict({"strategy": "tpu", "tpu": "local"}) == config

@@ -21,6 +21,7 @@ from mmfusion_tf.evaluation.plots import (
     plot_robustness,
     plot_training_curves,
 )
+from mmfusion_tf.evaluation.predictions import predict
 from mmfusion_tf.evaluation.report import write_report
 from mmfusion_tf.evaluation.robustness import robustness_curve
 
@@ -33,6 +34,7 @@ __all__ = [
     "plot_modality_contributions",
     "plot_robustness",
     "plot_training_curves",
+    "predict",
     "robustness_curve",
     "roc_auc",
     "write_report",

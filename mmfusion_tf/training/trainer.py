@@ -54,7 +54,7 @@ class Trainer:
         self.verbose = verbose
         self.extra_callbacks = list(callbacks)
         self.precision = apply_precision(experiment.training.precision)
-        self.strategy = make_strategy(experiment.training.strategy)
+        self.strategy = make_strategy(experiment.training.strategy, tpu=experiment.training.tpu)
         self.chief = is_chief()
         self.model = None
         self.l2sp = None

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import mmfusion_tf as mmf
 from mmfusion_tf.training import distribute
 from mmfusion_tf.training.distribute import STRATEGIES, is_chief, make_strategy, read_tf_config
 
@@ -150,3 +151,16 @@ def test_two_workers_train_build_model_in_sync(hub_dir, tmp_path):
     # synchronise them); every other non-trainable weight stays identical.
     for key in (k for k in first.files if k.startswith("final/non_trainable/") and "moving_" not in k):
         np.testing.assert_array_equal(first[key], second[key], err_msg=key)
+
+
+def test_trainer_passes_the_configured_tpu_name(tmp_path):
+    from mmfusion_tf.config import ExperimentConfig, TrainingConfig
+    from mmfusion_tf.training import Trainer
+
+    model = mmf.ModelConfig(
+        modalities=[mmf.TabularModality(name="table", numeric_features=["beds"])],
+        head=mmf.HeadConfig(task="regression"),
+    )
+    experiment = ExperimentConfig(model=model, training=TrainingConfig(strategy="tpu", tpu="local"))
+    with pytest.raises(RuntimeError, match=r"found no TPU \(tpu='local'\)"):
+        Trainer(experiment, tmp_path / "run")
