@@ -52,6 +52,7 @@ def fake_results(fused=0.80, image=0.70, dropout_gain=0.2, airbnb_fused=0.6):
 def test_claims_hold_when_fusion_and_dropout_pay():
     out = results.claims(fake_results(), argparse.Namespace(min_margin=0.05))
     assert [c["holds"] for c in out] == [True, True, True, True]
+    assert [c["checked"] for c in out] == [True, False, True, False]
     assert out[0]["value"] == pytest.approx(0.10)  # concat 0.80 - image 0.70
 
 
@@ -59,7 +60,8 @@ def test_claims_fail_when_fusion_does_not_beat_the_best_single_modality():
     data = fake_results(fused=0.72, dropout_gain=-0.05, airbnb_fused=0.45)
     out = results.claims(data, argparse.Namespace(min_margin=0.05))
     assert [c["holds"] for c in out] == [False, True, False, False]
-    assert "DOES NOT HOLD" in results.markdown({**data, "claims": out})
+    text = results.markdown({**data, "claims": out})
+    assert "DOES NOT HOLD: degraded AV-digits: the best fusion" in text and "finding: false: Airbnb" in text
 
 
 def test_markdown_lists_every_model_and_setting():
