@@ -57,12 +57,12 @@ def test_demo_fusion_beats_every_single_modality(demo_run):
     assert report["fused"]["accuracy"] > best_single + 0.4
 
 
-def test_demo_backbones_are_labelled_stand_ins_in_tf_hub_format(demo_run):
-    _, report, root = demo_run
+def test_demo_backbones_are_labelled_stand_ins_in_tf_hub_format(demo_run, demo_cache_dir):
+    _, report, _ = demo_run
     for card in report["backbones"].values():
         assert "stand-in" in card["what"] and card["stands_in_for"]
     for module in ("image_feature_vector", "audio_frame_embeddings", "text_encoder", "text_preprocessor"):
-        assert os.path.exists(str(root / "hub" / module / "saved_model.pb"))
+        assert os.path.exists(os.path.join(demo_cache_dir, "demo_hub", module, "saved_model.pb"))
     assert report["backbones"]["audio"]["source_task_val_accuracy"] > 0.9
 
 
