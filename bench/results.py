@@ -6,7 +6,7 @@ Three sections, each a set of ordinary `Trainer` runs (`mmfusion_tf.training`), 
    and degraded (`--difficulty`, default 0.5). Image-only, audio-only and every fusion method
    (weighted sum with learned α/β, concat, attention, gated, tensor, low-rank, transformer, late).
    Test accuracy and macro-F1 (mean ± std over seeds), parameters, and inference latency per
-   example (batch 1 and batch 64, a compiled forward pass, seed 0). Backbones: the package's
+   example (batch 1 and batch 64, `tuning.cost.latency_ms_per_example`, seed 0). Backbones: the package's
    TF-Hub-format stand-ins (`prepare_demo_backbones`: a small CNN pretrained on shapes, a
    frame-embedding audio net pretrained on tones), loaded through `HubEncoder`; two stages
    (frozen, then fine-tuned).
@@ -30,12 +30,9 @@ findings, whatever they say.
 """
 
 import argparse
-import csv
-import gzip
 import json
 import os
 import platform
-import re
 import statistics
 import sys
 import tempfile
@@ -51,10 +48,13 @@ import tensorflow as tf  # noqa: E402
 import mmfusion_tf as mmf  # noqa: E402
 from mmfusion_tf._keras import keras  # noqa: E402
 from mmfusion_tf.config import DataConfig, ExperimentConfig, StageConfig, TrainingConfig  # noqa: E402
+from mmfusion_tf.datasets import airbnb  # noqa: E402
+from mmfusion_tf.datasets.airbnb import airbnb_listings  # noqa: E402
 from mmfusion_tf.datasets.av_digits import LABEL_NAMES, av_digits  # noqa: E402
 from mmfusion_tf.datasets.demo_backbones import prepare_demo_backbones  # noqa: E402
 from mmfusion_tf.evaluation import evaluate, modality_contributions, robustness_curve  # noqa: E402
 from mmfusion_tf.training import Trainer  # noqa: E402
+from mmfusion_tf.tuning.cost import latency_ms_per_example  # noqa: E402
 
 from results_plots import plot_av_digits, plot_missing_modality, plot_noise_curves  # noqa: E402
 
@@ -62,11 +62,10 @@ SAMPLE_RATE = 16000
 AV_MODELS = ("image only", "audio only", "weighted_sum", "concat", "attention", "gated", "tensor",
              "low_rank", "transformer", "late")
 FUSION_OPTIONS = {"weighted_sum": {"mode": "learned"}, "low_rank": {"rank": 8}, "transformer": {"num_heads": 4}}
-FINE_TUNE_LR = float(os.environ.get("MMF_RESULTS_LR", "2e-3"))
+FINE_TUNE_LR = 2e-3
 NOISE_LEVELS = (0.0, 0.25, 0.5, 1.0, 2.0)
-AIRBNB_NUMERIC = ["latitude", "longitude", "accommodates", "bedrooms", "beds", "bathrooms", "minimum_nights",
-                  "number_of_reviews", "review_scores_rating"]
-AIRBNB_CATEGORICAL = ["room_type", "property_type", "neighbourhood_cleansed", "instant_bookable", "shared_bath"]
+AIRBNB_NUMERIC = list(airbnb.NUMERIC_COLUMNS)
+AIRBNB_CATEGORICAL = list(airbnb.CATEGORICAL_COLUMNS)
 AIRBNB_MODELS = ("text only", "tabular only", "concat", "gated")
 
 
@@ -112,22 +111,6 @@ def train(config, splits, seed, work):
     started = time.perf_counter()
     trainer.fit()
     return trainer, time.perf_counter() - started
-
-
-def latency_ms(model, features, repeats=30):
-    """Median ms per example of a compiled forward pass at batch 1 and at batch 64."""
-    forward = tf.function(lambda x: model(x, training=False))
-    result = {}
-    for batch in (1, 64):
-        x = {k: tf.constant(v[:batch]) for k, v in features.items()}
-        forward(x)
-        times = []
-        for _ in range(repeats if batch == 1 else max(5, repeats // 3)):
-            start = time.perf_counter()
-            forward(x)
-            times.append(time.perf_counter() - start)
-        result[f"batch_{batch}"] = 1000.0 * statistics.median(times) / batch
-    return result
 
 
 def mean_std(values):
@@ -178,7 +161,11 @@ def run_av_digits(args, settings, hub, work):
                 if seed == settings["seeds"][0]:
                     run["params"] = int(trainer.model.count_params())
                     names = [m.name for m in config.model.modalities]
-                    run["latency_ms_per_example"] = latency_ms(trainer.model, {n: splits["test"][n] for n in names})
+                    test = {n: splits["test"][n] for n in names}
+                    run["latency_ms_per_example"] = {
+                        f"batch_{b}": latency_ms_per_example(trainer.model, test, batch_size=b, repeats=30)
+                        for b in (1, 64)
+                    }
                 runs.append(run)
                 print(f"  av-digits {variant:<8} {which:<12} seed {seed}: accuracy {run['accuracy']:.4f} "
                       f"macro-F1 {run['macro_f1']:.4f} ({seconds:.0f} s)", flush=True)
@@ -230,27 +217,12 @@ def run_robustness(args, settings, hub, work):
 # === Airbnb ===
 
 
-def _number(text):
-    match = re.search(r"[\d.]+", text or "")
-    return float(match.group()) if match else np.nan
-
-
 def airbnb_splits(path, sizes, seed=0):
-    """Listings with a price: name + description, 14 table columns, log(1 + price); one seeded split."""
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        rows = [r for r in csv.DictReader(f) if r["price"]]
-    columns = {
-        "text": np.array([re.sub(r"<[^>]+>", " ", f"{r['name']}. {r['description']}") for r in rows], dtype=object),
-        "label": np.log1p(np.array([float(r["price"].strip("$").replace(",", "")) for r in rows], "float32")),
-    }
-    for name in AIRBNB_NUMERIC:
-        source = [r["bathrooms_text"] for r in rows] if name == "bathrooms" else [r[name] for r in rows]
-        columns[name] = np.array([_number(v) for v in source], "float32")
-    for name in AIRBNB_CATEGORICAL:
-        values = [("shared" in r["bathrooms_text"].lower()) and "yes" or "no" for r in rows] if name == "shared_bath" \
-            else [r[name] for r in rows]
-        columns[name] = np.array(values, dtype=object)
-    order = np.random.default_rng(seed).permutation(len(rows))
+    """Priced listings (`airbnb_listings`): text, 14 table columns, log(1 + price); one seeded split."""
+    columns = airbnb_listings(path)
+    columns["label"] = columns.pop("log_price")
+    total = len(columns["label"])
+    order = np.random.default_rng(seed).permutation(total)
     splits, start = {}, 0
     for split, size in zip(("train", "val", "test"), sizes):
         index = order[start:start + size]
@@ -260,7 +232,7 @@ def airbnb_splits(path, sizes, seed=0):
     scale = (float(splits["train"]["label"].mean()), float(splits["train"]["label"].std()))
     for split in splits.values():
         split["label"] = ((split["label"] - scale[0]) / scale[1]).astype("float32")
-    return splits, len(rows), scale
+    return splits, total, scale
 
 
 def run_airbnb(args, settings, work):

@@ -24,12 +24,9 @@ randomly initialised, seed = run seed). For each, seeds 0, 1, 2:
 """
 
 import argparse
-import csv
-import gzip
 import json
 import os
 import platform
-import re
 import statistics
 import sys
 import tempfile
@@ -45,6 +42,7 @@ import tensorflow as tf  # noqa: E402
 
 from mmfusion_tf._keras import keras  # noqa: E402
 from mmfusion_tf.backbones import TextEncoder  # noqa: E402
+from mmfusion_tf.datasets.airbnb import airbnb_listings  # noqa: E402
 from mmfusion_tf.hub import export_keras_as_hub_module, import_bert  # noqa: E402
 from mmfusion_tf.hub.bert_encoder import bert_encoder  # noqa: E402
 from mmfusion_tf.hub.import_bert import load_bert_checkpoint  # noqa: E402
@@ -58,11 +56,9 @@ INITS = ("pretrained", "scratch")
 
 def airbnb_task(path, sizes, seed=0):
     """name + description -> log(1 + price), a random subset split into train/validation/test."""
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        rows = [r for r in csv.DictReader(f) if r["price"]]
-    text = np.array([re.sub(r"<[^>]+>", " ", f"{r['name']}. {r['description']}") for r in rows], dtype=object)
-    target = np.log1p(np.array([float(r["price"].strip("$").replace(",", "")) for r in rows], "float32"))
-    order = np.random.default_rng(seed).permutation(len(rows))
+    listings = airbnb_listings(path)
+    text, target = listings["text"], listings["log_price"]
+    order = np.random.default_rng(seed).permutation(len(target))
     splits, start = {}, 0
     for name, size in zip(("train", "validation", "test"), sizes):
         index = order[start:start + size]

@@ -91,20 +91,22 @@ def inline_pngs(nb):
     ]
 
 
+def executed(name, tmp_path_factory):
+    """`(notebook, summary, workdir)` of `notebooks/<name>.ipynb` run once in a new folder."""
+    workdir = tmp_path_factory.mktemp(name)
+    nb, seconds = execute(name, workdir)
+    print(f"\nnotebooks/{name}.ipynb executed in {seconds:.0f} s")
+    return nb, summary_of(nb, name), workdir
+
+
 @pytest.fixture(scope="module")
 def quickstart(notebook_env, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("quickstart")
-    nb, seconds = execute("quickstart", workdir)
-    print(f"\nnotebooks/quickstart.ipynb executed in {seconds:.0f} s")
-    return nb, summary_of(nb, "quickstart"), workdir
+    return executed("quickstart", tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def tuning(notebook_env, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("tuning")
-    nb, seconds = execute("tuning", workdir)
-    print(f"\nnotebooks/tuning.ipynb executed in {seconds:.0f} s")
-    return nb, summary_of(nb, "tuning"), workdir
+    return executed("tuning", tmp_path_factory)
 
 
 # === quickstart.ipynb ===
