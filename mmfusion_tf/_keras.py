@@ -11,7 +11,9 @@ Example:
 'tensorflow'
 """
 
+import contextlib
 import os
+import warnings
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # TF_CPP_MIN_LOG_LEVEL: set by mmfusion_tf/__init__.py
 
@@ -31,3 +33,20 @@ if not keras.__version__.startswith("3."):
     )
 
 __all__ = ["keras"]
+
+
+@contextlib.contextmanager
+def quiet_dataset_end():
+    """Hides Keras' "Your input ran out of data" warning inside the block.
+
+    Pipelines of `make_dataset` have unknown length, so every epoch ends by
+    running out of data; Keras warns about it although nothing is wrong.
+
+    Example:
+
+    >>> with quiet_dataset_end():
+    ...     model.fit(make_dataset(train, config, training=True), epochs=3)  # doctest: +SKIP
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        yield

@@ -206,9 +206,8 @@ def main(argv=None):
     import logging
 
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices are not for CLI users
-    # Keras warns on every tf.data input of unknown length and about `shuffle`, which the pipeline does itself.
+    # Keras warns on every tf.data input of unknown length (evaluate and predict too; fit hides it itself).
     warnings.filterwarnings("ignore", message="Your input ran out of data")
-    warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

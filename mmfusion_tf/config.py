@@ -655,7 +655,9 @@ def load_model_config(path):
     if not os.path.exists(path):
         raise FileNotFoundError(f"Model config not found: {path}")
     with open(path, encoding="utf-8") as f:
-        text = f.read()
-    if "modalities" in (yaml.safe_load(text) or {}):
-        return ModelConfig.from_yaml(text)
-    return ExperimentConfig.from_yaml(text).model
+        data = yaml.safe_load(f) or {}
+    if not isinstance(data, dict) or not {"modalities", "model"} & set(data):
+        raise ValueError(f"{path}: neither a model config (`modalities:`) nor an experiment (`model:`).")
+    if "modalities" in data:
+        return ModelConfig.from_dict(data)
+    return ExperimentConfig.from_dict(data).model

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 import mmfusion_tf as mmf
@@ -87,7 +89,7 @@ def test_experiment_rejects_classification_options_on_a_regression_head(training
         "data": {"train": "train.csv"},
         "training": training,
     })
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ValueError, match=re.escape(message)):
         experiment.validate()
 
 

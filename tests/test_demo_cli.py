@@ -6,23 +6,24 @@ import os
 import pytest
 
 from mmfusion_tf import cli
+from mmfusion_tf.config import load_model_config
 
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory, demo_cache_dir):
     root = tmp_path_factory.mktemp("demo")
     report_path = str(root / "r.json")
+    hub = os.path.join(demo_cache_dir, "demo_hub")  # default_cache_dir() under MMFUSION_CACHE_DIR, as the notebooks use
     status = cli.main([
         "demo", "--quick", "--verbose", "0", "--output-dir", str(root / "out"),
-        # The folder default_cache_dir() gives under MMFUSION_CACHE_DIR, shared with the notebook tests.
-        "--cache-dir", os.path.join(demo_cache_dir, "demo_hub"), "--report", report_path,
+        "--cache-dir", hub, "--report", report_path,
     ])
     with open(report_path) as f:
-        return status, json.load(f), root
+        return status, json.load(f), root, hub
 
 
 def test_demo_report_has_the_documented_keys(demo_run):
-    status, report, root = demo_run
+    status, report, root, _ = demo_run
     assert status == 0
     assert set(report["unimodal"]) == {"image", "audio", "text"}
     for result in report["unimodal"].values():
@@ -35,7 +36,7 @@ def test_demo_report_has_the_documented_keys(demo_run):
 
 
 def test_demo_trains_in_stages_and_writes_evaluation_plots(demo_run):
-    _, report, root = demo_run
+    _, report, root, _ = demo_run
     assert list(report["fused"]["history"]) == ["frozen", "fine_tune"]
     state = json.loads((root / "out" / "runs" / "fused" / "state.json").read_text())
     assert state["completed"] == ["frozen", "fine_tune"]
@@ -50,24 +51,27 @@ def test_demo_trains_in_stages_and_writes_evaluation_plots(demo_run):
 
 
 def test_demo_fusion_beats_every_single_modality(demo_run):
-    _, report, _ = demo_run
+    _, report, _, _ = demo_run
     best_single = max(r["accuracy"] for r in report["unimodal"].values())
     # Each modality carries one of the label's three bits: alone <= ~0.27.
     assert best_single < 0.35
     assert report["fused"]["accuracy"] > best_single + 0.4
 
 
-def test_demo_backbones_are_labelled_stand_ins_in_tf_hub_format(demo_run, demo_cache_dir):
-    _, report, _ = demo_run
+def test_demo_backbones_are_labelled_stand_ins_in_tf_hub_format(demo_run):
+    _, report, _, hub = demo_run
     for card in report["backbones"].values():
         assert "stand-in" in card["what"] and card["stands_in_for"]
     for module in ("image_feature_vector", "audio_frame_embeddings", "text_encoder", "text_preprocessor"):
-        assert os.path.exists(os.path.join(demo_cache_dir, "demo_hub", module, "saved_model.pb"))
+        assert os.path.exists(os.path.join(hub, module, "saved_model.pb"))
+    # The cache is shared with other tests: check the demo's model really loads its backbones from there.
+    config = load_model_config(report["artifacts"]["config"])
+    assert all(os.path.dirname(m.handle) == hub for m in config.modalities)
     assert report["backbones"]["audio"]["source_task_val_accuracy"] > 0.9
 
 
 def test_demo_ends_by_exporting_and_answering_over_grpc(demo_run):
-    _, report, _ = demo_run
+    _, report, _, _ = demo_run
     export = report["export"]
     assert os.path.exists(os.path.join(export["path"], "saved_model.pb"))
     assert os.path.exists(os.path.join(export["path"], "assets.extra", "tf_serving_warmup_requests"))

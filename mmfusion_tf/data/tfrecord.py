@@ -20,11 +20,11 @@ import struct
 import numpy as np
 import tensorflow as tf
 
+from mmfusion_tf.data.decoders import _FORMAT_IEEE_FLOAT
 from mmfusion_tf.data.schema import DEFAULT_MAX_AUDIO_SECONDS, fields_for, label_spec
 from mmfusion_tf.data.sources import from_source
 
 TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".tfrec")
-_FORMAT_IEEE_FLOAT = 3
 
 
 def is_tfrecord_source(source):

@@ -28,6 +28,23 @@ def _audio(values, kind, field, audio_input):
     ])
 
 
+def checked_rows(config, examples, limit=None):
+    """The first `limit` rows of `examples` (all without a limit), checked against `config`'s inputs.
+
+    Only the kept rows are checked (files stat-ed, numbers converted).
+    Returns `(rows, columns)`: the `RawRows`, whose columns hold absolute file
+    paths (a source `make_dataset` reads as it is), and the kept source
+    columns (all of them, e.g. `<name>_present`).
+    """
+    columns, origin, base_dir = read_columns(examples)
+    if limit is not None:
+        columns = {name: values[: int(limit)] for name, values in columns.items()}
+    rows = check_rows(columns, fields_for(config), None, origin, base_dir)
+    if len(rows) == 0:
+        raise ValueError(f"{origin}: no examples.")
+    return rows, columns
+
+
 def raw_examples(config, examples, audio_input="wav", limit=None):
     """The request columns of `examples` for `config`'s `serving_default`.
 
@@ -53,17 +70,12 @@ def raw_examples(config, examples, audio_input="wav", limit=None):
     >>> sorted(raw) == sorted(config.input_names())
     True
     """
-    columns, origin, base_dir = read_columns(examples)
-    if limit is not None:  # check (stat, convert) only the rows that are kept
-        columns = {name: values[: int(limit)] for name, values in columns.items()}
     fields = fields_for(config)
-    rows = check_rows(columns, fields, None, origin, base_dir)
+    rows, columns = checked_rows(config, examples, limit)
     count = len(rows)
-    if count == 0:
-        raise ValueError(f"{origin}: no examples.")
     raw, missing = {}, {name: [] for name in config.modality_names}
     for f in fields:
-        values = rows.columns[f.column][:count]
+        values = rows.columns[f.column]
         kind = rows.kinds.get(f.column)
         if f.kind == "image":
             value = np.asarray([encoded_bytes(f, kind, v) for v in values], dtype=object)
@@ -83,7 +95,7 @@ def raw_examples(config, examples, audio_input="wav", limit=None):
         for name, flags in missing.items():
             given = columns.get(f"{name}_present")
             derived = 1.0 - np.all(np.stack(flags), axis=0)
-            raw[f"{name}_present"] = np.asarray(given if given is not None else derived, "float32")[:count]
+            raw[f"{name}_present"] = np.asarray(given if given is not None else derived, "float32")
     return raw
 
 

@@ -15,7 +15,8 @@ import numpy as np
 import tensorflow as tf
 
 from mmfusion_tf._keras import keras
-from mmfusion_tf.export.examples import raw_examples, synthetic_examples
+from mmfusion_tf.backbones.hub_encoder import register_text_ops
+from mmfusion_tf.export.examples import checked_rows, raw_examples, synthetic_examples
 from mmfusion_tf.export.saved_model import read_metadata
 from mmfusion_tf.export.signatures import EMBEDDING_SIGNATURE, SERVING_SIGNATURE, embedding_model, serving_outputs
 
@@ -24,11 +25,12 @@ _EMBEDDING = "__embedding__"
 
 
 def _pipeline_features(config, examples, raw):
-    """The model features (tensors) the training pipeline makes of the first examples, in order."""
+    """The model features (tensors) the training pipeline makes of the examples sent in `raw`, in order."""
     from mmfusion_tf.data import make_dataset
 
     count = len(next(iter(raw.values())))
-    features = dict(next(iter(make_dataset(examples, config, label=None, batch_size=count, training=False))))
+    rows, _ = checked_rows(config, examples, limit=count)  # only the compared rows are read, not the whole manifest
+    features = dict(next(iter(make_dataset(rows.columns, config, label=None, batch_size=count, training=False))))
     for name in config.modality_names if config.presence_inputs else ():
         features[f"{name}_present"] = tf.constant(raw[f"{name}_present"])  # as sent, when given explicitly
     return features
@@ -58,7 +60,7 @@ def parity_check(model, config, export_path, examples=None, limit=256):
     >>> max(diffs.values()) <= 1e-5
     True
     """
-    import tensorflow_text  # noqa: F401  (registers the TF-Text ops the graph may use)
+    register_text_ops()  # the TF-Text ops the graph may use
 
     reloaded = tf.saved_model.load(os.fspath(export_path))
     serve = reloaded.signatures[SERVING_SIGNATURE]

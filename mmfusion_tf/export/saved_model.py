@@ -13,6 +13,7 @@ import os
 import warnings
 
 from mmfusion_tf._atomic import atomic_directory
+from mmfusion_tf._validation import check_int
 from mmfusion_tf.data.schema import fields_for
 from mmfusion_tf.export import signatures
 from mmfusion_tf.export.examples import raw_examples, synthetic_examples
@@ -148,7 +149,7 @@ def export_saved_model(
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"Version {version} already exists: {path}. Pass overwrite=True or another version.")
 
-    if not 1 <= int(warmup_records) <= MAX_WARMUP_RECORDS:
+    if check_int("warmup_records", warmup_records, minimum=1) > MAX_WARMUP_RECORDS:
         raise ValueError(f"`warmup_records` must be in [1, {MAX_WARMUP_RECORDS}]. Received: warmup_records={warmup_records}")
     source = "examples" if examples is not None else "synthetic"
     columns = examples if examples is not None else synthetic_examples(config)

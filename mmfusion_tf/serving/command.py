@@ -1,7 +1,7 @@
 """The `mmfusion serve` and `mmfusion predict` verbs.
 
 `add_serving_parsers(verbs)` registers both on the CLI's subparsers; each verb's `func(args)` returns
-the exit code. Until the main CLI wires them, `python -m mmfusion_tf.serving.command` runs them alone.
+the exit code.
 
 Example:
 

@@ -108,9 +108,7 @@ def training_labels(experiment, source):
     """
     spec = label_spec(experiment.model, experiment.data.label_column)
     if is_tfrecord_source(source):
-        records, _ = read_rows(tfrecord_files(source), [], spec)
-        batches = records.map(lambda row: row[spec.column]).batch(4096)
-        return np.concatenate([batch.numpy() for batch in batches])
+        return _tfrecord_columns(source, [], spec)[spec.column]
     return from_source(source, [], spec).columns[spec.column]
 
 
@@ -131,24 +129,24 @@ def tabular_columns(experiment, source):
     if not fields or source is None:
         return None
     if is_tfrecord_source(source):
-        records, _ = read_rows(tfrecord_files(source), fields, None)
-        parts = {f.name: [] for f in fields}
-        for batch in records.map(lambda row: {f.name: row[f.column] for f in fields}).batch(4096):
-            for name, values in batch.items():
-                parts[name].append(values.numpy())
-        columns = {name: np.concatenate(values) for name, values in parts.items()}
-        for f in fields:
-            if f.kind == "categorical":
-                columns[f.name] = np.array([v.decode("utf-8") for v in columns[f.name]], dtype=object)
-        return columns
-    rows = from_source(source, fields, None, missing_numeric=experiment.data.missing_numeric)
-    return {f.name: rows.columns[f.column] for f in fields}
+        columns = _tfrecord_columns(source, fields, None)  # categorical values stay bytes: adapt decodes them
+    else:
+        columns = from_source(source, fields, None, missing_numeric=experiment.data.missing_numeric).columns
+    return {f.name: columns[f.column] for f in fields}
+
+
+def _tfrecord_columns(source, fields, spec):
+    """`{column: numpy array}` of `fields` (and the label of `spec`) over every record of `source`."""
+    records, _ = read_rows(tfrecord_files(source), fields, spec)
+    columns = [f.column for f in fields] + ([spec.column] if spec is not None else [])
+    batches = [batch for batch in records.map(lambda row: {c: row[c] for c in columns}).batch(4096)]
+    return {c: np.concatenate([batch[c].numpy() for batch in batches]) for c in columns}
 
 
 def balanced_class_weights(experiment, source):
     """`{class id: weight}` inversely proportional to the training label counts of `source`."""
     head = experiment.model.head
-    if head.task not in ("multiclass", "binary"):
+    if head.task not in ("multiclass", "binary"):  # ExperimentConfig.validate says so first; direct callers too
         raise ValueError(f"training.class_weights='balanced' needs a multiclass or binary head. Received: task={head.task!r}")
     labels = training_labels(experiment, source).astype(int)
-    return class_weights(labels, num_classes=label_spec(experiment.model).num_classes)
+    return class_weights(labels, num_classes=head.class_count)

@@ -17,8 +17,8 @@ Example:
 import json
 import os
 import time
-import warnings
 
+from mmfusion_tf._keras import quiet_dataset_end
 from mmfusion_tf.config import StageConfig
 from mmfusion_tf.training.callbacks import stage_callbacks
 from mmfusion_tf.training.distribute import is_chief, make_strategy, read_tf_config
@@ -156,13 +156,10 @@ class Trainer:
                       f"trainable backbone weights {trainable}")
             warmup = stage.name == WARMUP_STAGE  # only the alignment loss: nothing to validate
             validation = None if warmup else self.val_ds
-            with warnings.catch_warnings():
-                # tf.data pipelines of unknown length end each epoch this way, and make_dataset shuffles
-                # itself: Keras warns about both although nothing is wrong.
-                warnings.filterwarnings("ignore", message="Your input ran out of data")
-                warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
+            with quiet_dataset_end():
                 self.model.fit(
                     self.train_ds, validation_data=validation, epochs=stage.epochs,
+                    shuffle=False,  # make_dataset shuffles itself (seeded)
                     callbacks=stage_callbacks(work_dir, stage, self.experiment.training, validation is not None,
                                               self.extra_callbacks),
                     class_weight=None if warmup else class_weight,

@@ -20,8 +20,9 @@ Example:
 import contextlib
 
 import keras_tuner
+import tensorflow as tf
 
-from mmfusion_tf._keras import keras
+from mmfusion_tf._keras import keras, quiet_dataset_end
 from mmfusion_tf.config import TabularModality
 from mmfusion_tf.models import build_encoder
 from mmfusion_tf.training.history import merge_stages
@@ -230,6 +231,8 @@ class FusionHyperModel(keras_tuner.HyperModel):
         epochs = kwargs.pop("epochs", None)
         initial_epoch = int(kwargs.pop("initial_epoch", 0) or 0)
         callbacks = list(kwargs.pop("callbacks", None) or [])
+        if isinstance(args[0] if args else kwargs.get("x"), tf.data.Dataset):
+            kwargs.setdefault("shuffle", False)  # make_dataset shuffles itself; Keras would only warn
         experiment = self.experiment(active_values(hp), epochs=epochs)  # stage epochs: shares of the budget
         stages = experiment.training.stages
         total = sum(int(s.epochs) for s in stages)
@@ -246,10 +249,11 @@ class FusionHyperModel(keras_tuner.HyperModel):
                 schedule = keras.callbacks.LearningRateScheduler(
                     lambda epoch, _, stage=stage, offset=start: stage_learning_rate(stage, epoch - offset)
                 )
-                history = model.fit(
-                    *args, epochs=end, initial_epoch=max(start, initial_epoch), callbacks=callbacks + [schedule],
-                    **kwargs,
-                )
+                with quiet_dataset_end():
+                    history = model.fit(
+                        *args, epochs=end, initial_epoch=max(start, initial_epoch), callbacks=callbacks + [schedule],
+                        **kwargs,
+                    )
                 histories.append(history.history)
             start = end
 

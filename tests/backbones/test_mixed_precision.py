@@ -7,6 +7,7 @@ import tensorflow as tf
 import mmfusion_tf as mmf
 from mmfusion_tf._keras import keras
 from mmfusion_tf.backbones import AudioEncoder, HubEncoder, ImageEncoder, TabularEncoder
+from tests.fusion._checks import to_numpy
 from tests import hub_modules as hm
 
 PRICES = np.array([98000.0, 100000.0, 101500.0, 70000.0, np.nan], "float32")
@@ -54,7 +55,7 @@ def test_hub_encoder_calls_the_module_on_float32_inputs(hub_dir):
     out = encoder(images)
     assert out.dtype == tf.bfloat16
     # Same float32 computation, rounded once at the output.
-    np.testing.assert_array_equal(_as_float32(out), _as_float32(tf.cast(reference, tf.bfloat16)))
+    np.testing.assert_array_equal(to_numpy(out), to_numpy(tf.cast(reference, tf.bfloat16)))
 
 
 def test_image_and_audio_encoders_pass_float32_inputs_to_the_backbone(hub_dir):
@@ -68,10 +69,6 @@ def test_image_and_audio_encoders_pass_float32_inputs_to_the_backbone(hub_dir):
     audio_out = AudioEncoder(hub_dir["audio"], sample_rate=hm.SAMPLE_RATE, pooling="mean")(waves)
     assert image_out.dtype == audio_out.dtype == tf.bfloat16
     # Float32 all the way through the backbone; rounded to bfloat16 only at its output.
-    np.testing.assert_array_equal(_as_float32(image_out), _as_float32(tf.cast(image_ref, tf.bfloat16)))
+    np.testing.assert_array_equal(to_numpy(image_out), to_numpy(tf.cast(image_ref, tf.bfloat16)))
     expected = tf.reduce_mean(tf.cast(frames_ref, tf.bfloat16), axis=1)
-    np.testing.assert_array_equal(_as_float32(audio_out), _as_float32(expected))
-
-
-def _as_float32(tensor):
-    return tf.cast(tensor, tf.float32).numpy()
+    np.testing.assert_array_equal(to_numpy(audio_out), to_numpy(expected))

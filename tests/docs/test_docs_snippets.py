@@ -242,7 +242,7 @@ def _check_yaml(body):
         _check_presets(experiment.model)
         return "experiment"
     if set(data) <= {"data", "training"}:
-        experiment = ExperimentConfig.from_dict({"model": _minimal_model(), **data}).validate()
+        ExperimentConfig.from_dict({"model": _minimal_model(), **data}).validate()
         return "experiment fragment"
     if set(data) <= model_keys:
         if "modalities" in data and "head" in data:
@@ -319,7 +319,7 @@ def test_complete_example_sets_every_config_key():
 _MISSING = object()
 
 
-def _import_names(tree, env, where):
+def _import_names(tree, env):
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -383,7 +383,7 @@ def test_python_blocks_use_real_names_and_arguments(path, blocks):
     for body, start in blocks:
         where = f"{relative(path)}:{start}"
         tree = ast.parse(body, filename=where)
-        _import_names(tree, env, where)
+        _import_names(tree, env)
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute):
                 _resolve(node, env, where)

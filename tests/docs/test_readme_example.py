@@ -8,7 +8,6 @@ with the demo and notebook tests), ~40 s more the first time.
 
 import contextlib
 import io
-import os
 import re
 import warnings
 
@@ -38,21 +37,12 @@ def example_run(tmp_path_factory, demo_cache_dir):
     folder = tmp_path_factory.mktemp("readme_example")
     namespace = {"__name__": "__readme_example__"}
     stdout = io.StringIO()
-    previous = os.getcwd()
-    os.chdir(folder)
-    cache = os.environ.get("MMFUSION_CACHE_DIR")
-    os.environ["MMFUSION_CACHE_DIR"] = demo_cache_dir  # the session's backbones, not the user's ~/.cache
-    try:
-        with contextlib.redirect_stdout(stdout), warnings.catch_warnings():
-            # Keras warns when a dataset of unknown length ends its first epoch.
-            warnings.filterwarnings("ignore", message="Your input ran out of data")
-            exec(compile(readme_example(), "README.md (Python in 15 lines)", "exec"), namespace)
-    finally:
-        os.chdir(previous)
-        if cache is None:
-            os.environ.pop("MMFUSION_CACHE_DIR", None)
-        else:
-            os.environ["MMFUSION_CACHE_DIR"] = cache
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(stdout), warnings.catch_warnings():
+        mp.chdir(folder)
+        mp.setenv("MMFUSION_CACHE_DIR", demo_cache_dir)  # the session's backbones, not the user's ~/.cache
+        # Keras warns when a dataset of unknown length ends its first epoch.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        exec(compile(readme_example(), "README.md (Python in 15 lines)", "exec"), namespace)
     return namespace, stdout.getvalue(), folder
 
 

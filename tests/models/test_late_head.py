@@ -24,8 +24,9 @@ def test_late_fusion_model_round_trips_through_a_keras_file(hub_dir, tmp_path, t
     activation = tf.nn.softmax if task == "multiclass" else tf.sigmoid
     np.testing.assert_allclose(activation(out["logits"]).numpy(), out["probabilities"], atol=1e-6)
     assert (out["fusion_weights"][:, 1] == 0).all()
+    reloaded_out = reloaded.predict(x, verbose=0)
     for key, value in out.items():
-        np.testing.assert_allclose(reloaded.predict(x, verbose=0)[key], value, atol=1e-6)
+        np.testing.assert_allclose(reloaded_out[key], value, atol=1e-6)
 
 
 def test_late_fusion_regression_predicts_the_weighted_values(hub_dir):

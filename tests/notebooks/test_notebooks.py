@@ -195,7 +195,7 @@ def test_tuning_writes_the_results_and_shows_the_plots(tuning):
 
 @pytest.mark.parametrize("name", ["quickstart", "tuning"])
 def test_notebooks_are_stored_valid_and_without_outputs(name):
-    nb = nbformat.read(os.path.join(NOTEBOOKS, f"{name}.ipynb"), as_version=4)
+    nb = nbformat.read(os.path.join(NOTEBOOKS, f"{name}.ipynb"), as_version=nbformat.NO_CONVERT)
     nbformat.validate(nb)
     assert nb.nbformat == 4
     code = [cell for cell in nb.cells if cell.cell_type == "code"]
