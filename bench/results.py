@@ -22,6 +22,10 @@ Three sections, each a set of ordinary `Trainer` runs (`mmfusion_tf.training`), 
         --markdown docs/bench_results/results.md --plots docs/images
     python bench/results.py --quick          # CI: fewer rows, epochs and seeds, same claims
 
+Every training is one job; `--jobs` (default 2) worker processes share them, which on 2 cores
+finishes about 1.5x sooner than one after another. Latency is timed afterwards, with nothing
+else running, on untrained copies of the same models (the weights do not change the cost).
+
 Exit status 1 when `--check` is given and a checked claim (printed at the end) does not hold:
 fusion beats the best single modality on degraded AV-digits by `--min-margin`, and modality
 dropout raises the accuracy left when a modality is missing. Whether every fusion method beats
@@ -30,7 +34,10 @@ findings, whatever they say.
 """
 
 import argparse
+import concurrent.futures
+import functools
 import json
+import multiprocessing
 import os
 import platform
 import statistics
@@ -119,6 +126,43 @@ def mean_std(values):
             "runs": values}
 
 
+# === Jobs: one seeded training each, shared by worker processes ===
+
+
+def plan_jobs(args, settings, work):
+    """Every training of the chosen sections as a small picklable dict, longest first."""
+    jobs = []
+    if "airbnb" in args.sections:
+        jobs += [{"section": "airbnb", "model": which, "seed": seed}
+                 for which in reversed(AIRBNB_MODELS) for seed in settings["seeds"]]
+    if "robustness" in args.sections:
+        jobs += [{"section": "robustness", "rate": rate, "seed": seed}
+                 for rate in (0.0, args.modality_dropout) for seed in settings["seeds"]]
+    if "avdigits" in args.sections:
+        jobs += [{"section": "avdigits", "variant": variant, "model": which, "seed": seed}
+                 for variant in ("clean", "degraded") for which in settings["av_models"] for seed in settings["seeds"]]
+    for number, job in enumerate(jobs):
+        job["work"] = os.path.join(work, "runs", str(number))
+    return jobs
+
+
+def run_job(context, job):
+    """Trains and evaluates one job (in a worker process when `--jobs` > 1); its metrics."""
+    return {"avdigits": av_run, "robustness": robustness_run, "airbnb": airbnb_run}[job["section"]](context, job)
+
+
+def run_jobs(context, jobs, workers):
+    """Outcomes in job order; `workers` spawned processes share the jobs (1: run them here)."""
+    if workers <= 1:
+        return [run_job(context, job) for job in jobs]
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(run_job, [context] * len(jobs), jobs))
+
+
+def outcomes_of(done, **match):
+    return [outcome for job, outcome in done if all(job.get(k) == v for k, v in match.items())]
+
+
 # === AV-digits ===
 
 
@@ -128,7 +172,9 @@ def av_modalities(hub, which):
     return {"image only": [image], "audio only": [audio]}.get(which, [image, audio])
 
 
+@functools.lru_cache(maxsize=None)
 def av_splits(root, difficulty, max_per_split, presence=False):
+    """AV-digits arrays per split, read once per process."""
     data = av_digits(root, difficulty=difficulty, sample_rate=SAMPLE_RATE, max_seconds=1.0, max_per_split=max_per_split)
     splits = {}
     for split in ("train", "val", "test"):
@@ -143,39 +189,46 @@ def av_head():
     return mmf.HeadConfig(task="multiclass", labels=list(LABEL_NAMES), hidden_units=[64], dropout=0.1)
 
 
-def run_av_digits(args, settings, hub, work):
-    plan = stages(settings["frozen_epochs"], settings["fine_tune_epochs"])
-    variants = {"clean": 0.0, "degraded": args.difficulty}
+def av_experiment(context, which):
+    method = "concat" if which.endswith("only") else which
+    plan = stages(context["frozen_epochs"], context["fine_tune_epochs"])
+    return experiment(av_modalities(context["hub"], which), method, av_head(), plan, name=which.replace(" ", "_"))
+
+
+def av_run(context, job):
+    splits, _ = av_splits(context["root"], context["variants"][job["variant"]], context["max_per_split"])
+    config = av_experiment(context, job["model"])
+    trainer, seconds = train(config, splits, job["seed"], job["work"])
+    metrics = evaluate(trainer.model, trainer.test_ds, config.model)["probabilities"]
+    print(f"  av-digits {job['variant']:<8} {job['model']:<12} seed {job['seed']}: accuracy {metrics['accuracy']:.4f} "
+          f"macro-F1 {metrics['macro_f1']:.4f} ({seconds:.0f} s)", flush=True)
+    return {"seed": job["seed"], "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+            "train_seconds": round(seconds, 1)}
+
+
+def summarise_av(context, settings, done):
+    """The AV-digits table; parameters and latency timed here, with no training running beside."""
     table, counts = {}, {}
-    for variant, difficulty in variants.items():
-        splits, counts[variant] = av_splits(args.root, difficulty, settings["max_per_split"])
+    for variant, difficulty in context["variants"].items():
+        counts[variant] = av_splits(context["root"], difficulty, context["max_per_split"])[1]
         for which in settings["av_models"]:
-            method = "concat" if which.endswith("only") else which
-            config = experiment(av_modalities(hub, which), method, av_head(), plan, name=which.replace(" ", "_"))
-            runs = []
-            for seed in settings["seeds"]:
-                trainer, seconds = train(config, splits, seed, os.path.join(work, variant, which, str(seed)))
-                metrics = evaluate(trainer.model, trainer.test_ds, config.model)["probabilities"]
-                run = {"seed": seed, "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
-                       "train_seconds": round(seconds, 1)}
-                if seed == settings["seeds"][0]:
-                    run["params"] = int(trainer.model.count_params())
-                    names = [m.name for m in config.model.modalities]
-                    test = {n: splits["test"][n] for n in names}
-                    run["latency_ms_per_example"] = {
-                        f"batch_{b}": latency_ms_per_example(trainer.model, test, batch_size=b, repeats=30)
-                        for b in (1, 64)
-                    }
-                runs.append(run)
-                print(f"  av-digits {variant:<8} {which:<12} seed {seed}: accuracy {run['accuracy']:.4f} "
-                      f"macro-F1 {run['macro_f1']:.4f} ({seconds:.0f} s)", flush=True)
+            runs = outcomes_of(done, section="avdigits", variant=variant, model=which)
             table.setdefault(variant, {})[which] = {
-                "accuracy": mean_std(r["accuracy"] for r in runs),
-                "macro_f1": mean_std(r["macro_f1"] for r in runs),
-                "params": runs[0]["params"], "latency_ms_per_example": runs[0]["latency_ms_per_example"],
+                "accuracy": mean_std(r["accuracy"] for r in runs), "macro_f1": mean_std(r["macro_f1"] for r in runs),
                 "train_seconds": statistics.mean(r["train_seconds"] for r in runs),
             }
-    return {"variants": variants, "counts": counts, "table": table, "models": list(settings["av_models"]),
+    test_inputs = av_splits(context["root"], 0.0, context["max_per_split"])[0]["test"]
+    for which in settings["av_models"]:
+        # Same layers and shapes as the trained models: latency and size do not depend on the weights.
+        keras.backend.clear_session()
+        config = av_experiment(context, which).model
+        model = mmf.build_model(config)
+        test = {m.name: test_inputs[m.name] for m in config.modalities}
+        cost = {"params": int(model.count_params()), "latency_ms_per_example": {
+            f"batch_{b}": latency_ms_per_example(model, test, batch_size=b, repeats=30) for b in (1, 64)}}
+        for variant in table:
+            table[variant][which].update(cost)
+    return {"variants": context["variants"], "counts": counts, "table": table, "models": list(settings["av_models"]),
             "schedule": {"frozen_epochs": settings["frozen_epochs"], "fine_tune_epochs": settings["fine_tune_epochs"]}}
 
 
@@ -189,22 +242,29 @@ def fusion_margin(variant_table):
 # === Missing modalities and noise ===
 
 
-def run_robustness(args, settings, hub, work):
-    plan = stages(settings["frozen_epochs"], settings["fine_tune_epochs"])
-    splits, counts = av_splits(args.root, 0.0, settings["max_per_split"], presence=True)
+def robustness_run(context, job):
+    splits, _ = av_splits(context["root"], 0.0, context["max_per_split"], presence=True)
+    plan = stages(context["frozen_epochs"], context["fine_tune_epochs"])
+    config = experiment(av_modalities(context["hub"], "both"), "attention", av_head(), plan, job["rate"], presence=True,
+                        name="attention")
+    trainer, _ = train(config, splits, job["seed"], job["work"])
+    test = {**splits["test"]}
+    contrib = modality_contributions(trainer.model, test, config.model, metric="accuracy")
+    removed = {"all": contrib["clean"], **{f"without {m}": v["metric"] for m, v in contrib["modalities"].items()}}
+    curves = robustness_curve(trainer.model, test, config.model, levels=NOISE_LEVELS, seed=job["seed"],
+                              metric="accuracy")["curves"]
+    print(f"  robustness, modality dropout {job['rate']:<5} seed {job['seed']}: "
+          + ", ".join(f"{k} {v:.4f}" for k, v in removed.items()), flush=True)
+    return {"removed": removed, "curves": curves}
+
+
+def summarise_robustness(context, settings, done):
+    _, counts = av_splits(context["root"], 0.0, context["max_per_split"], presence=True)
     results = {}
-    for label, rate in (("no modality dropout", 0.0), (f"modality dropout {args.modality_dropout}", args.modality_dropout)):
-        config = experiment(av_modalities(hub, "both"), "attention", av_head(), plan, rate, presence=True, name="attention")
-        removed, curves = [], []
-        for seed in settings["seeds"]:
-            trainer, _ = train(config, splits, seed, os.path.join(work, "robustness", str(rate), str(seed)))
-            test = {**splits["test"]}
-            contrib = modality_contributions(trainer.model, test, config.model, metric="accuracy")
-            removed.append({"all": contrib["clean"], **{f"without {m}": v["metric"] for m, v in contrib["modalities"].items()}})
-            curves.append(robustness_curve(trainer.model, test, config.model, levels=NOISE_LEVELS, seed=seed,
-                                           metric="accuracy")["curves"])
-            print(f"  robustness {label:<26} seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in removed[-1].items()),
-                  flush=True)
+    for label, rate in (("no modality dropout", 0.0), (f"modality dropout {context['modality_dropout']}",
+                                                        context["modality_dropout"])):
+        runs = outcomes_of(done, section="robustness", rate=rate)
+        removed, curves = [r["removed"] for r in runs], [r["curves"] for r in runs]
         results[label] = {
             "modality_dropout": rate,
             "accuracy": {k: mean_std(r[k] for r in removed) for k in removed[0]},
@@ -217,6 +277,7 @@ def run_robustness(args, settings, hub, work):
 # === Airbnb ===
 
 
+@functools.lru_cache(maxsize=None)
 def airbnb_splits(path, sizes, seed=0):
     """Priced listings (`airbnb_listings`): text, 14 table columns, log(1 + price); one seeded split."""
     columns = airbnb_listings(path)
@@ -235,31 +296,31 @@ def airbnb_splits(path, sizes, seed=0):
     return splits, total, scale
 
 
-def run_airbnb(args, settings, work):
-    from mmfusion_tf.hub import import_bert
-
-    text_hub = import_bert("all-minilm-l6-v2", os.path.join(work, "minilm"), seq_length=settings["text_seq_length"])
-    splits, total, scale = airbnb_splits(args.airbnb, settings["airbnb_sizes"])
-    text = mmf.TextModality(name="text", handle=text_hub["encoder"], preprocessor=text_hub["preprocessor"],
-                            output_key="default")
+def airbnb_run(context, job):
+    splits, _, scale = airbnb_splits(context["airbnb"], context["airbnb_sizes"])
+    text = mmf.TextModality(name="text", handle=context["text_hub"]["encoder"],
+                            preprocessor=context["text_hub"]["preprocessor"], output_key="default")
     table = mmf.TabularModality(name="table", numeric_features=list(AIRBNB_NUMERIC),
                                 categorical_features={c: None for c in AIRBNB_CATEGORICAL})
     head = mmf.HeadConfig(task="regression", hidden_units=[64], dropout=0.1)
     # Text stays frozen (the pretrained encoder), tables train from scratch: one stage.
-    plan = [StageConfig(name="frozen", epochs=settings["airbnb_epochs"], learning_rate=2e-3, backbones="frozen")]
+    plan = [StageConfig(name="frozen", epochs=context["airbnb_epochs"], learning_rate=2e-3, backbones="frozen")]
+    which = job["model"]
+    modalities = {"text only": [text], "tabular only": [table]}.get(which, [text, table])
+    method = "concat" if which.endswith("only") else which
+    config = experiment(modalities, method, head, plan, name=which.replace(" ", "_"), batch_size=32)
+    trainer, seconds = train(config, splits, job["seed"], job["work"])
+    metrics = evaluate(trainer.model, trainer.test_ds, config.model)["prediction"]
+    rmse = metrics["rmse"] * scale[1]
+    print(f"  airbnb {which:<13} seed {job['seed']}: R² {metrics['r2']:.4f} RMSE {rmse:.4f} ({seconds:.0f} s)", flush=True)
+    return {"seed": job["seed"], "r2": metrics["r2"], "rmse": rmse, "train_seconds": seconds}
+
+
+def summarise_airbnb(context, settings, done):
+    _, total, scale = airbnb_splits(context["airbnb"], context["airbnb_sizes"])
     results = {}
     for which in AIRBNB_MODELS:
-        modalities = {"text only": [text], "tabular only": [table]}.get(which, [text, table])
-        method = "concat" if which.endswith("only") else which
-        config = experiment(modalities, method, head, plan, name=which.replace(" ", "_"), batch_size=32)
-        runs = []
-        for seed in settings["seeds"]:
-            trainer, seconds = train(config, splits, seed, os.path.join(work, "airbnb", which, str(seed)))
-            metrics = evaluate(trainer.model, trainer.test_ds, config.model)["prediction"]
-            runs.append({"seed": seed, "r2": metrics["r2"], "rmse": metrics["rmse"] * scale[1], "train_seconds": seconds})
-            metrics["rmse"] = runs[-1]["rmse"]
-            print(f"  airbnb {which:<13} seed {seed}: R² {metrics['r2']:.4f} RMSE {metrics['rmse']:.4f} ({seconds:.0f} s)",
-                  flush=True)
+        runs = outcomes_of(done, section="airbnb", model=which)
         results[which] = {"r2": mean_std(r["r2"] for r in runs), "rmse": mean_std(r["rmse"] for r in runs),
                           "train_seconds": statistics.mean(r["train_seconds"] for r in runs)}
     return {"listings_with_price": total, "sizes": dict(zip(("train", "val", "test"), settings["airbnb_sizes"])),
@@ -309,7 +370,8 @@ def cell(stats, digits=3):
 
 def markdown(results):
     lines = [f"Machine: {results['machine']}. Seeds: {results['settings']['seeds']}; "
-             f"{results['total_seconds'] / 60:.0f} min in all{' (--quick)' if results['quick'] else ''}.", ""]
+             f"{results['total_seconds'] / 60:.0f} min in all, {results.get('jobs', 1)} trainings at a time"
+             f"{' (--quick)' if results['quick'] else ''}.", ""]
     if "avdigits" in results:
         av = results["avdigits"]
         lines += [f"### AV-digits (test split {av['counts']['clean']['test']} examples; train "
@@ -355,19 +417,31 @@ def markdown(results):
 
 def run_sections(args, settings):
     """Runs the chosen sections; the results dict (machine, settings, one entry per section, seconds)."""
+    from mmfusion_tf.hub import import_bert
+
     started = time.perf_counter()
     results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                           f"TensorFlow {tf.__version__}, Keras {keras.__version__}",
-               "quick": args.quick, "settings": {**settings, "difficulty": args.difficulty,
-                                                 "modality_dropout": args.modality_dropout}}
+               "quick": args.quick, "jobs": args.jobs,
+               "settings": {**settings, "difficulty": args.difficulty, "modality_dropout": args.modality_dropout}}
     with tempfile.TemporaryDirectory(prefix="mmf_results_") as work:
-        hub = prepare_demo_backbones(args.hub_dir) if {"avdigits", "robustness"} & set(args.sections) else None
-        if "avdigits" in args.sections:
-            results["avdigits"] = run_av_digits(args, settings, hub, work)
-        if "robustness" in args.sections:
-            results["robustness"] = run_robustness(args, settings, hub, work)
+        # Shared files are made here once, before any worker starts.
+        context = {"root": args.root, "airbnb": args.airbnb, "variants": {"clean": 0.0, "degraded": args.difficulty},
+                   "modality_dropout": args.modality_dropout, "hub": None, "text_hub": None,
+                   **{k: settings[k] for k in ("max_per_split", "frozen_epochs", "fine_tune_epochs", "airbnb_sizes",
+                                               "airbnb_epochs")}}
+        if {"avdigits", "robustness"} & set(args.sections):
+            context["hub"] = prepare_demo_backbones(args.hub_dir)
         if "airbnb" in args.sections:
-            results["airbnb"] = run_airbnb(args, settings, work)
+            context["text_hub"] = import_bert("all-minilm-l6-v2", os.path.join(work, "minilm"),
+                                              seq_length=settings["text_seq_length"])
+        jobs = plan_jobs(args, settings, work)
+        print(f"{len(jobs)} trainings, {args.jobs} at a time", flush=True)
+        done = list(zip(jobs, run_jobs(context, jobs, args.jobs)))
+        for section, summarise in (("avdigits", summarise_av), ("robustness", summarise_robustness),
+                                   ("airbnb", summarise_airbnb)):
+            if section in args.sections:
+                results[section] = summarise(context, settings, done)
     results["total_seconds"] = round(time.perf_counter() - started, 1)
     return results
 
@@ -381,6 +455,8 @@ def main(argv=None):
     parser.add_argument("--difficulty", type=float, default=0.5, help="degradation of the degraded AV-digits variant")
     parser.add_argument("--modality-dropout", type=float, default=0.3)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                        help="trainings run side by side in worker processes (1: all in this process)")
     parser.add_argument("--min-margin", type=float, default=None,
                         help="the 'clear margin' of the fusion claim (default 0.05; 0 with --quick)")
     parser.add_argument("--quick", action="store_true", help="CI size: 1200 training rows, 4 AV-digits models, small Airbnb subset, one seed")
