@@ -3,7 +3,8 @@
 The block is taken from README.md and executed unchanged in a temporary folder (it writes
 `models/demo/1/` there). Its sizes are the README's own (1,500 demo examples, 6 epochs): about a
 minute on 2 CPU cores once the demo backbones are cached (the session's `demo_cache_dir`, shared
-with the demo and notebook tests), ~40 s more the first time.
+with the demo and notebook tests), ~40 s more the first time. The two tests that run it are marked
+`slow` (`./run test -m slow`, run by `.ci/run`).
 """
 
 import contextlib
@@ -46,6 +47,7 @@ def example_run(tmp_path_factory, demo_cache_dir):
     return namespace, stdout.getvalue(), folder
 
 
+@pytest.mark.slow
 def test_readme_example_trains_a_fused_model_that_beats_any_single_modality(example_run):
     _, output, _ = example_run
     printed = re.findall(r"^(0\.\d+|1\.0|1)$", output, re.M)
@@ -55,6 +57,7 @@ def test_readme_example_trains_a_fused_model_that_beats_any_single_modality(exam
     assert accuracy > 0.5, accuracy
 
 
+@pytest.mark.slow
 def test_readme_example_exports_a_servable_version(example_run):
     namespace, _, folder = example_run
     version = folder / "models" / "demo" / "1"

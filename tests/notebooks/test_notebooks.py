@@ -1,5 +1,8 @@
 """The notebooks in `notebooks/`, executed headlessly on their quick settings (MMFUSION_NOTEBOOK_QUICK=1).
 
+Executing them takes ~2.5 min, so those tests are marked `slow` (`./run test -m slow`, run by `.ci/run`);
+the check that the stored notebooks are valid and output-free runs by default.
+
 Each notebook runs in a fresh kernel of this interpreter, in a temporary working directory (so
 nothing lands in the repository), with the demo backbones cached in a temporary folder shared by
 both notebooks. Its last cell prints one line `MMFUSION_NOTEBOOK_SUMMARY {json}`, which the tests
@@ -112,6 +115,7 @@ def tuning(notebook_env, tmp_path_factory):
 # === quickstart.ipynb ===
 
 
+@pytest.mark.slow
 def test_quickstart_trains_a_fused_model_on_quick_settings(quickstart):
     _, summary, _ = quickstart
     assert summary["quick"] is True and summary["num_examples"] == 800
@@ -124,6 +128,7 @@ def test_quickstart_trains_a_fused_model_on_quick_settings(quickstart):
     assert sum(weights.values()) == pytest.approx(1.0, abs=1e-3)
 
 
+@pytest.mark.slow
 def test_quickstart_shows_the_evaluation_plots_inline(quickstart):
     nb, summary, workdir = quickstart
     assert set(summary["plots"]) == {"training_curves", "confusion_matrix", "modality_contributions", "robustness"}
@@ -134,6 +139,7 @@ def test_quickstart_shows_the_evaluation_plots_inline(quickstart):
     assert len(inline_pngs(nb)) >= 6
 
 
+@pytest.mark.slow
 def test_quickstart_exports_a_versioned_saved_model(quickstart):
     _, summary, workdir = quickstart
     path = summary["export_path"]
@@ -145,6 +151,7 @@ def test_quickstart_exports_a_versioned_saved_model(quickstart):
     assert summary["parity_max_abs_diff"] <= 1e-4, summary["parity_max_abs_diff"]
 
 
+@pytest.mark.slow
 def test_quickstart_queries_the_served_model_over_grpc_and_rest(quickstart):
     _, summary, _ = quickstart
     assert summary["server"] == "mmfusion dev server"  # not on Colab
@@ -156,6 +163,7 @@ def test_quickstart_queries_the_served_model_over_grpc_and_rest(quickstart):
     assert matches >= 4, (summary["grpc_labels"], summary["expected_labels"])  # the served model is the fused one
 
 
+@pytest.mark.slow
 def test_quickstart_writes_only_into_its_work_dir(quickstart):
     _, _, workdir = quickstart
     written = sorted(os.listdir(str(workdir)))
@@ -166,6 +174,7 @@ def test_quickstart_writes_only_into_its_work_dir(quickstart):
 # === tuning.ipynb ===
 
 
+@pytest.mark.slow
 def test_tuning_runs_every_trial_over_the_fusion_weights(tuning):
     _, summary, _ = tuning
     assert summary["quick"] is True
@@ -180,6 +189,7 @@ def test_tuning_runs_every_trial_over_the_fusion_weights(tuning):
     assert sum(weights.values()) == pytest.approx(1.0, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_tuning_writes_the_results_and_shows_the_plots(tuning):
     nb, summary, workdir = tuning
     files = summary["files"]
