@@ -344,10 +344,6 @@ def decode_wav(contents):
             return waveform, tf.cast(sample_rate, tf.int32)
 
 
-def _check_positive_int(value, arg_name):
-    check_int(arg_name, value, minimum=1, noun="int")
-
-
 def _check_waveform_rank(waveform):
     if waveform.shape.rank not in (None, 1):
         raise ValueError(f"`waveform` must be 1-D, `[num_samples]`. Received: shape={waveform.shape}")
@@ -447,10 +443,10 @@ def resample_batch(waveforms, rate_in, rate_out, num_samples=None):
     >>> resample_batch(tf.zeros([2, 8000]), 8000, 16000, 12345).shape
     TensorShape([2, 12345])
     """
-    _check_positive_int(rate_in, "rate_in")
-    _check_positive_int(rate_out, "rate_out")
+    check_int("rate_in", rate_in, minimum=1, noun="int")
+    check_int("rate_out", rate_out, minimum=1, noun="int")
     if num_samples is not None:
-        _check_positive_int(num_samples, "num_samples")
+        check_int("num_samples", num_samples, minimum=1, noun="int")
     with tf.name_scope("resample_batch"):
         waveforms = tf.convert_to_tensor(waveforms, tf.float32)
         if waveforms.shape.rank != 2 or waveforms.shape[-1] is None:
@@ -510,7 +506,7 @@ def fit_length(waveform, num_samples):
     >>> fit_length(tf.constant([1.0, 2.0, 3.0]), 5).numpy().tolist()
     [1.0, 2.0, 3.0, 0.0, 0.0]
     """
-    _check_positive_int(num_samples, "num_samples")
+    check_int("num_samples", num_samples, minimum=1, noun="int")
     with tf.name_scope("fit_length"):
         waveform = tf.convert_to_tensor(waveform)
         _check_waveform_rank(waveform)
@@ -533,7 +529,7 @@ def fit_and_resample(waveform, rate, sample_rate, num_samples):
     >>> fit_and_resample(tf.ones([10000]), 8000, 16000, 16000).shape
     TensorShape([16000])
     """
-    _check_positive_int(num_samples, "num_samples")
+    check_int("num_samples", num_samples, minimum=1, noun="int")
     with tf.name_scope("fit_and_resample"):
         waveform = tf.convert_to_tensor(waveform)
         rate64 = tf.cast(rate, tf.float64)
@@ -563,9 +559,9 @@ def load_audio(contents, sample_rate, num_samples=None):
     >>> load_audio(wav, sample_rate=16000, num_samples=12000).shape
     TensorShape([12000])
     """
-    _check_positive_int(sample_rate, "sample_rate")
+    check_int("sample_rate", sample_rate, minimum=1, noun="int")
     if num_samples is not None:
-        _check_positive_int(num_samples, "num_samples")
+        check_int("num_samples", num_samples, minimum=1, noun="int")
     waveform, rate = decode_wav(contents)
     if num_samples is not None:
         return fit_and_resample(waveform, rate, sample_rate, num_samples)

@@ -60,7 +60,7 @@ def stratified_split(labels, fractions=(0.7, 0.2, 0.1), seed=0, groups=None):
     """
     labels = _as_1d("labels", labels)
     fracs = _check_fractions(fractions)
-    _check_seed(seed)
+    check_seed(seed)
     rng = np.random.default_rng([seed, 0x5B117])
     _, label_ids = np.unique(labels, return_inverse=True)
     label_ids = label_ids.reshape(-1)
@@ -195,10 +195,6 @@ def _sorted_indices(chunks):
 
 # === Validation ===
 
-
-
-def _check_seed(seed):
-    check_seed(seed)
 
 
 def _as_1d(name, values):

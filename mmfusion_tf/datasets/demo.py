@@ -124,8 +124,8 @@ def make_demo_data(
     ...       + 2 * (data["pitch"] % 2) + data["topic"] % 2).all())
     True
     """
-    _check_count("num_examples", num_examples)
-    _check_seed(seed)
+    check_int("num_examples", num_examples, minimum=1)
+    check_seed(seed)
     _check_image_args(image_size, image_noise)
     num_samples = _check_audio_args(sample_rate, audio_seconds, audio_snr_db)
 
@@ -184,8 +184,8 @@ def make_source_task(
             f"`modality` must be one of {sorted(_SOURCE_STREAMS)}. "
             f"Received: modality={modality!r}"
         )
-    _check_count("num_examples", num_examples)
-    _check_seed(seed)
+    check_int("num_examples", num_examples, minimum=1)
+    check_seed(seed)
     _check_image_args(image_size, image_noise)
     num_samples = _check_audio_args(sample_rate, audio_seconds, audio_snr_db)
 
@@ -291,14 +291,6 @@ def split_demo_data(data, fractions=(0.7, 0.15, 0.15), seed=0):
 # === Validation ===
 
 
-
-
-def _check_count(name, value):
-    check_int(name, value, minimum=1)
-
-
-def _check_seed(seed):
-    check_seed(seed)
 
 
 def _check_image_args(image_size, image_noise):

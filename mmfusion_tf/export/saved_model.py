@@ -38,12 +38,6 @@ def next_version(base_dir):
     return present[-1] + 1 if present else 1
 
 
-def _check_version(version):
-    if isinstance(version, bool) or not isinstance(version, int) or version <= 0:
-        raise ValueError(f"`version` must be a positive int. Received: version={version!r}")
-    return version
-
-
 def _check_model(model, config):
     expected = sorted(config.input_names())
     inputs = getattr(model, "input", None)
@@ -144,7 +138,7 @@ def export_saved_model(
         raise ValueError(f"`audio_input` must be one of {signatures.AUDIO_INPUTS}. Received: audio_input={audio_input!r}")
     _check_model(model, config)
     base_dir = os.path.abspath(os.fspath(base_dir))
-    version = next_version(base_dir) if version is None else _check_version(version)
+    version = next_version(base_dir) if version is None else check_int("version", version, minimum=1, noun="int")
     path = os.path.join(base_dir, str(version))
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"Version {version} already exists: {path}. Pass overwrite=True or another version.")
