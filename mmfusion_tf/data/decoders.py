@@ -459,11 +459,7 @@ def resample_batch(waveforms, rate_in, rate_out, num_samples=None):
         else:
             new_length = max((2 * length * rate_out + rate_in) // (2 * rate_in), 1)
             resampled = _fourier_batch(waveforms, length, new_length)
-        if num_samples is None:
-            return resampled
-        if new_length >= num_samples:
-            return resampled[:, :num_samples]
-        return tf.pad(resampled, [[0, 0], [0, num_samples - new_length]])
+        return resampled if num_samples is None else fit_length(resampled, num_samples)
 
 
 def _fourier_batch(waveforms, length, new_length):
@@ -492,27 +488,36 @@ def _fourier_batch(waveforms, length, new_length):
     return tf.signal.irfft(spectrum, [new_length]) * (new_length / length)
 
 def fit_length(waveform, num_samples):
-    """Crops (keeping the start) or zero-pads (at the end) a waveform to `num_samples`.
+    """Crops (keeping the start) or zero-pads (at the end) waveforms to `num_samples`.
+
+    Works on one waveform `[length]` or a batch `[batch, length]` (the last axis).
 
     Args:
-        waveform: Tensor of shape `[length]`.
+        waveform: Tensor of shape `[length]` or `[batch, length]`.
         num_samples: Positive int, the output length.
 
     Returns:
-        Tensor of static shape `[num_samples]`, the waveform's dtype.
+        Tensor of static last dimension `num_samples`, the waveform's dtype.
 
     Example:
 
     >>> fit_length(tf.constant([1.0, 2.0, 3.0]), 5).numpy().tolist()
     [1.0, 2.0, 3.0, 0.0, 0.0]
+    >>> fit_length(tf.ones([2, 7]), 4).shape
+    TensorShape([2, 4])
     """
     check_int("num_samples", num_samples, minimum=1, noun="int")
     with tf.name_scope("fit_length"):
         waveform = tf.convert_to_tensor(waveform)
-        _check_waveform_rank(waveform)
-        waveform = waveform[:num_samples]
-        waveform = tf.pad(waveform, [[0, num_samples - tf.shape(waveform)[0]]])
-        return tf.reshape(waveform, [num_samples])
+        if waveform.shape.rank not in (None, 1, 2):
+            raise ValueError(
+                f"`waveform` must be `[num_samples]` or `[batch, num_samples]`. Received: shape={waveform.shape}"
+            )
+        waveform = waveform[..., :num_samples]
+        missing = num_samples - tf.shape(waveform)[-1]
+        if waveform.shape.rank == 2:
+            return tf.ensure_shape(tf.pad(waveform, [[0, 0], [0, missing]]), [None, num_samples])
+        return tf.reshape(tf.pad(waveform, [[0, missing]]), [num_samples])
 
 
 def fit_and_resample(waveform, rate, sample_rate, num_samples):

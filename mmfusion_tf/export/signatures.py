@@ -111,9 +111,7 @@ def _wav_audio(batch, field, limits):
 def _waveform_audio(batch, field, limits):
     checks = guards.check_audio_seconds(tf.shape(batch)[1], field.sample_rate, None, field.name, limits.max_audio_seconds)
     with checks.after():  # crop/pad the whole batch at once (waveforms already at the model's rate)
-        kept = batch[:, : field.num_samples]
-        padded = tf.pad(kept, [[0, 0], [0, field.num_samples - tf.shape(kept)[1]]])
-        return tf.ensure_shape(padded, [None, field.num_samples])
+        return decoders.fit_length(batch, field.num_samples)
 
 
 def decode_request(inputs, config, limits, audio_input="wav"):

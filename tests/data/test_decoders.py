@@ -360,8 +360,11 @@ def test_fit_length_crops_and_pads():
     np.testing.assert_array_equal(list(dataset), [[1.0, 0.0, 0.0], [1.0, 2.0, 3.0]])
     with pytest.raises(ValueError, match=r"`num_samples` must be a positive int. Received: num_samples=0"):
         decoders.fit_length(waveform, 0)
-    with pytest.raises(ValueError, match=r"`waveform` must be 1-D.*Received: shape=\(2, 2\)"):
-        decoders.fit_length(tf.zeros([2, 2]), 3)
+    batch = tf.constant([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]])
+    np.testing.assert_array_equal(decoders.fit_length(batch, 3), [[1.0, 2.0, 3.0], [5.0, 6.0, 7.0]])
+    np.testing.assert_array_equal(decoders.fit_length(batch, 5), [[1.0, 2.0, 3.0, 4.0, 0.0], [5.0, 6.0, 7.0, 8.0, 0.0]])
+    with pytest.raises(ValueError, match=r"`waveform` must be `\[num_samples\]` or `\[batch, num_samples\]`.*shape=\(2, 2, 2\)"):
+        decoders.fit_length(tf.zeros([2, 2, 2]), 3)
 
 
 def test_load_audio_decodes_resamples_and_fits(tmp_path):
