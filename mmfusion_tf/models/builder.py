@@ -74,17 +74,36 @@ def build_encoder(modality, adapt_data=None):
             trainable=v["trainable"], name=name,
         )
     if isinstance(modality, TabularModality):
-        encoder = TabularEncoder(
-            modality.numeric_features, modality.categorical_features, modality.numeric_stats,
-            embedding_dim=modality.embedding_dim, missing_indicators=modality.missing_indicators, name=name,
-        )
         if adapt_data is not None:
-            encoder.adapt(adapt_data)
-            # Write what was learned back so config -> model -> config is lossless.
-            modality.numeric_stats = dict(encoder.numeric_stats)
-            modality.categorical_features = dict(encoder.categorical_features)
-        return encoder
+            adapt_tabular(modality, adapt_data)
+        return _tabular_encoder(modality, name)
     raise TypeError(f"Unknown modality config: {modality!r}")
+
+
+def adapt_tabular(modality, data):
+    """Learns a `TabularModality`'s missing statistics and vocabularies from `data`, into the config.
+
+    Written into `modality` (not only into a layer) so config -> model -> config is lossless and
+    every model built from the config afterwards (e.g. each tuner trial) shares them.
+
+    Example:
+
+    >>> table = TabularModality(name="table", numeric_features=["beds"])
+    >>> adapt_tabular(table, {"beds": [1.0, 3.0]})
+    >>> table.numeric_stats
+    {'beds': [2.0, 1.0]}
+    """
+    encoder = _tabular_encoder(modality, f"{modality.name}_encoder")
+    encoder.adapt(data)
+    modality.numeric_stats = dict(encoder.numeric_stats)
+    modality.categorical_features = dict(encoder.categorical_features)
+
+
+def _tabular_encoder(modality, name):
+    return TabularEncoder(
+        modality.numeric_features, modality.categorical_features, modality.numeric_stats,
+        embedding_dim=modality.embedding_dim, missing_indicators=modality.missing_indicators, name=name,
+    )
 
 
 def build_fusion(config):

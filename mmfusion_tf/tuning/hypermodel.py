@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from mmfusion_tf._keras import keras, quiet_dataset_end
 from mmfusion_tf.config import TabularModality
-from mmfusion_tf.models import build_encoder
+from mmfusion_tf.models import adapt_tabular
 from mmfusion_tf.training.history import merge_stages
 from mmfusion_tf.training.model import build_experiment_model, compile_stage
 from mmfusion_tf.training.precision import apply_precision
@@ -142,7 +142,7 @@ class FusionHyperModel(keras_tuner.HyperModel):
         if adapt_data is not None:
             for modality in self.base_config.model.modalities:
                 if isinstance(modality, TabularModality):
-                    build_encoder(modality, adapt_data)  # writes the adapted statistics into the config
+                    adapt_tabular(modality, adapt_data)
         self.cost_aware = bool(cost_aware)
         self.latency_batch_size = int(latency_batch_size)
         self.latency_repeats = int(latency_repeats)
