@@ -56,7 +56,7 @@ import mmfusion_tf as mmf  # noqa: E402
 from mmfusion_tf._keras import keras  # noqa: E402
 from mmfusion_tf.config import DataConfig, ExperimentConfig, StageConfig, TrainingConfig  # noqa: E402
 from mmfusion_tf.datasets import airbnb  # noqa: E402
-from mmfusion_tf.datasets.airbnb import airbnb_listings  # noqa: E402
+from mmfusion_tf.datasets.airbnb import airbnb_listings, split_listings  # noqa: E402
 from mmfusion_tf.datasets.av_digits import LABEL_NAMES, av_digits  # noqa: E402
 from mmfusion_tf.datasets.demo_backbones import prepare_demo_backbones  # noqa: E402
 from mmfusion_tf.evaluation import evaluate, modality_contributions, robustness_curve  # noqa: E402
@@ -280,20 +280,15 @@ def summarise_robustness(context, settings, done):
 @functools.lru_cache(maxsize=None)
 def airbnb_splits(path, sizes, seed=0):
     """Priced listings (`airbnb_listings`): text, 14 table columns, log(1 + price); one seeded split."""
-    columns = airbnb_listings(path)
-    columns["label"] = columns.pop("log_price")
-    total = len(columns["label"])
-    order = np.random.default_rng(seed).permutation(total)
-    splits, start = {}, 0
-    for split, size in zip(("train", "val", "test"), sizes):
-        index = order[start:start + size]
-        splits[split] = {k: v[index] for k, v in columns.items()}
-        start += size
+    listings = airbnb_listings(path)
+    splits = dict(zip(("train", "val", "test"), split_listings(listings, sizes, seed)))
+    for split in splits.values():
+        split["label"] = split.pop("log_price")
     # Standardised target (train mean/std): R² is unchanged, RMSE is scaled back to log space.
     scale = (float(splits["train"]["label"].mean()), float(splits["train"]["label"].std()))
     for split in splits.values():
         split["label"] = ((split["label"] - scale[0]) / scale[1]).astype("float32")
-    return splits, total, scale
+    return splits, len(listings["log_price"]), scale
 
 
 def airbnb_run(context, job):

@@ -42,7 +42,7 @@ import tensorflow as tf  # noqa: E402
 
 from mmfusion_tf._keras import keras  # noqa: E402
 from mmfusion_tf.backbones import TextEncoder  # noqa: E402
-from mmfusion_tf.datasets.airbnb import airbnb_listings  # noqa: E402
+from mmfusion_tf.datasets.airbnb import airbnb_listings, split_listings  # noqa: E402
 from mmfusion_tf.hub import export_keras_as_hub_module, import_bert  # noqa: E402
 from mmfusion_tf.hub.bert_encoder import bert_encoder  # noqa: E402
 from mmfusion_tf.hub.import_bert import load_bert_checkpoint  # noqa: E402
@@ -56,15 +56,8 @@ INITS = ("pretrained", "scratch")
 
 def airbnb_task(path, sizes, seed=0):
     """name + description -> log(1 + price), a random subset split into train/validation/test."""
-    listings = airbnb_listings(path)
-    text, target = listings["text"], listings["log_price"]
-    order = np.random.default_rng(seed).permutation(len(target))
-    splits, start = {}, 0
-    for name, size in zip(("train", "validation", "test"), sizes):
-        index = order[start:start + size]
-        splits[name] = (text[index], target[index])
-        start += size
-    return splits
+    parts = split_listings(airbnb_listings(path), sizes, seed)
+    return {name: (part["text"], part["log_price"]) for name, part in zip(("train", "validation", "test"), parts)}
 
 
 def demo_task(sizes, seed=0):

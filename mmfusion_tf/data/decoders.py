@@ -514,9 +514,10 @@ def fit_length(waveform, num_samples):
                 f"`waveform` must be `[num_samples]` or `[batch, num_samples]`. Received: shape={waveform.shape}"
             )
         waveform = waveform[..., :num_samples]
-        missing = num_samples - tf.shape(waveform)[-1]
+        length = waveform.shape[-1] if waveform.shape.rank else None  # static when known (batched pipeline path)
+        missing = num_samples - (length if length is not None else tf.shape(waveform)[-1])
         if waveform.shape.rank == 2:
-            return tf.ensure_shape(tf.pad(waveform, [[0, 0], [0, missing]]), [None, num_samples])
+            return tf.reshape(tf.pad(waveform, [[0, 0], [0, missing]]), [-1, num_samples])
         return tf.reshape(tf.pad(waveform, [[0, missing]]), [num_samples])
 
 

@@ -56,6 +56,25 @@ def airbnb_listings(path):
     return columns
 
 
+def split_listings(listings, sizes, seed=0):
+    """Disjoint random subsets of `listings` (`airbnb_listings`' dict), one per entry of `sizes`.
+
+    One seeded permutation of the rows, cut into consecutive pieces: e.g. train / validation / test.
+
+    Example:
+
+    >>> train, val, test = split_listings({"log_price": np.arange(10.0)}, (6, 2, 2), seed=0)
+    >>> len(train["log_price"]), len(set(train["log_price"]) & set(test["log_price"]))
+    (6, 0)
+    """
+    total = len(listings["log_price"])
+    if sum(sizes) > total:
+        raise ValueError(f"`sizes` ask for {sum(sizes)} listings; there are {total}. Received: sizes={tuple(sizes)}")
+    order = np.random.default_rng(seed).permutation(total)
+    bounds = np.cumsum([0, *sizes])
+    return [{k: v[order[start:end]] for k, v in listings.items()} for start, end in zip(bounds[:-1], bounds[1:])]
+
+
 def _number(text):
     match = _NUMBER.search(text or "")
     return float(match.group()) if match else np.nan

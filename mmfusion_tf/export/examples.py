@@ -70,8 +70,12 @@ def raw_examples(config, examples, audio_input="wav", limit=None):
     >>> sorted(raw) == sorted(config.input_names())
     True
     """
+    return request_columns(config, *checked_rows(config, examples, limit), audio_input=audio_input)
+
+
+def request_columns(config, rows, columns, audio_input="wav"):
+    """`raw_examples` of rows already checked by `checked_rows` (its `(rows, columns)`)."""
     fields = fields_for(config)
-    rows, columns = checked_rows(config, examples, limit)
     count = len(rows)
     raw, missing = {}, {name: [] for name in config.modality_names}
     for f in fields:

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from mmfusion_tf._keras import keras
 from mmfusion_tf.backbones.hub_encoder import register_text_ops
-from mmfusion_tf.export.examples import checked_rows, raw_examples, synthetic_examples
+from mmfusion_tf.export.examples import checked_rows, request_columns, synthetic_examples
 from mmfusion_tf.export.saved_model import read_metadata
 from mmfusion_tf.export.signatures import EMBEDDING_SIGNATURE, SERVING_SIGNATURE, embedding_model, serving_outputs
 
@@ -24,13 +24,11 @@ from mmfusion_tf.export.signatures import EMBEDDING_SIGNATURE, SERVING_SIGNATURE
 _EMBEDDING = "__embedding__"
 
 
-def _pipeline_features(config, examples, raw):
-    """The model features (tensors) the training pipeline makes of the examples sent in `raw`, in order."""
+def _pipeline_features(config, rows, raw):
+    """The model features (tensors) the training pipeline makes of the checked `rows` sent in `raw`, in order."""
     from mmfusion_tf.data import make_dataset
 
-    count = len(next(iter(raw.values())))
-    rows, _ = checked_rows(config, examples, limit=count)  # only the compared rows are read, not the whole manifest
-    features = dict(next(iter(make_dataset(rows.columns, config, label=None, batch_size=count, training=False))))
+    features = dict(next(iter(make_dataset(rows.columns, config, label=None, batch_size=len(rows), training=False))))
     for name in config.modality_names if config.presence_inputs else ():
         features[f"{name}_present"] = tf.constant(raw[f"{name}_present"])  # as sent, when given explicitly
     return features
@@ -66,12 +64,13 @@ def parity_check(model, config, export_path, examples=None, limit=256):
     serve = reloaded.signatures[SERVING_SIGNATURE]
     audio_input = read_metadata(export_path)["audio_input"]
     examples = examples if examples is not None else synthetic_examples(config)
-    raw = raw_examples(config, examples, audio_input, limit=limit)
+    rows, columns = checked_rows(config, examples, limit)  # read and checked once, for the request and the pipeline
+    raw = request_columns(config, rows, columns, audio_input)
     request = {k: tf.constant(v) for k, v in raw.items()}
     served = serve(**request)
     embedded = reloaded.signatures[EMBEDDING_SIGNATURE](**request)["embedding"]
 
-    features = _pipeline_features(config, examples, raw)
+    features = _pipeline_features(config, rows, raw)
     # One pass through the backbones for the head outputs and the fused embedding.
     reference = keras.Model(model.input, {**model.output, _EMBEDDING: embedding_model(model).output})
     predicted = reference.predict(features, verbose=0)
