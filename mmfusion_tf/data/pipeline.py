@@ -32,6 +32,7 @@ from mmfusion_tf.data.schema import DEFAULT_MAX_AUDIO_SECONDS, fields_for, label
 from mmfusion_tf.data.sources import from_source, png_layout, wav_layout
 from mmfusion_tf.data.tfrecord import is_tfrecord_source, read_rows, tfrecord_files
 
+_DECODE_ROWS = 64  # most rows decoded together by one batch decoder call
 _AUGMENT_SEED_STRIDE = 7919  # seed offset between image inputs (a prime, far from augment_image's seed + 1, + 2)
 
 
@@ -70,6 +71,13 @@ def _source_length(field, source_rate):
     return int(round(field.num_samples * source_rate / field.sample_rate))
 
 
+def _decoded_spec(field, layout):
+    """Spec of one row's decoded file: the image, or the audio at its source rate when resampled per batch."""
+    if field.kind == "image":
+        return tf.TensorSpec([*field.image_size, field.channels], tf.uint8)
+    return tf.TensorSpec([_source_length(field, layout["rate"]) if layout.get("rate") else field.num_samples], tf.float32)
+
+
 def _file_decoder(field, kind, layout):
     """Source value (path / bytes / array) -> fixed-shape tensor; may raise on bad data.
 
@@ -99,12 +107,9 @@ def _file_decoder(field, kind, layout):
 
     if kind == "array":  # arrays have no missing cells
         return decode
-    if field.kind == "image":
-        shape, dtype = [*field.image_size, field.channels], tf.uint8
-    else:
-        shape, dtype = [_source_length(field, source_rate) if source_rate else field.num_samples], tf.float32
+    spec = _decoded_spec(field, layout)
     has_empty = layout.get("has_empty", True)
-    return lambda value: decoders.or_zeros(value, shape, dtype, lambda: decode(value), maybe_empty=has_empty)
+    return lambda value: decoders.or_zeros(value, spec.shape, spec.dtype, lambda: decode(value), maybe_empty=has_empty)
 
 
 def _assemble(rows, files, fields, kinds, label_column, presence, modalities):
@@ -177,53 +182,74 @@ def _pcm16_batch(contents, offsets, sizes, chunk_headers, length):
     return tf.cast(tf.io.decode_raw(raw, tf.int16, fixed_length=2 * length), tf.float32) / 32768.0
 
 
-def _batch_file_step(field, kind, layout):
-    """`(per-row function, its output spec)` for one file column in `_batch_decoder`'s `map_fn`."""
-    has_empty = layout.get("has_empty", True)
-    if kind == "path" and field.kind == "audio" and layout.get("mono16") and layout.get("rate"):
-        def read(path):  # decoded per batch
-            return decoders.or_zeros(path, [], tf.string, lambda: tf.io.read_file(path), maybe_empty=has_empty)
+def _fast_row_op(field, kind, layout):
+    """Per-row op of a column whose files were all scanned, or None when it needs the general decoder.
 
-        return read, tf.TensorSpec([], tf.string)
-    if field.kind == "image":
-        shape = [*field.image_size, field.channels]
-        if kind == "path" and layout.get("png") == tuple(shape):
-            # Every file was scanned: a PNG of this size and channel count, so no conversion or resizing.
-            def png(path):
-                def decode():
-                    return tf.ensure_shape(tf.io.decode_png(tf.io.read_file(path), channels=0), shape)
-
-                return decoders.or_zeros(path, shape, tf.uint8, decode, maybe_empty=has_empty)
-
-            return png, tf.TensorSpec(shape, tf.uint8)
-        return _file_decoder(field, kind, layout), tf.TensorSpec(shape, tf.uint8)
-    length = _source_length(field, layout["rate"]) if layout.get("rate") else field.num_samples
-    return _file_decoder(field, kind, layout), tf.TensorSpec([length], tf.float32)
+    A PNG column of the model's size and channel count needs no conversion
+    or resizing (`decode_png` alone), and a mono 16-bit WAV column at one
+    sample rate is only read here (its samples are cut out per batch).
+    """
+    if kind != "path" or "filler" not in layout:  # no filler: every cell of the column is empty
+        return None
+    if field.kind == "audio" and layout.get("mono16") and layout.get("rate"):
+        return tf.io.read_file
+    shape = [*field.image_size, field.channels] if field.kind == "image" else None
+    if shape and layout.get("png") == tuple(shape):
+        return lambda path: tf.ensure_shape(tf.io.decode_png(tf.io.read_file(path), channels=0), shape)
+    return None
 
 
-def _batch_decoder(fields, kinds, layouts, label_column, presence, modalities):
-    """A batch of rows -> a batch of examples, fast and without naming bad rows.
+def _read_unrolled(paths, row_op, filler, size, has_empty):
+    """`row_op` on every path of a batch of at most `size`, as `size` separate ops (no loop).
 
-    Files are read and images decoded in one `tf.map_fn` over the batch;
-    mono 16-bit PCM audio columns are then decoded for the whole batch at
-    once (`_pcm16_batch`). Any failure fails the whole batch, which the
+    Separate ops run side by side with no loop bookkeeping: on AV-digits a
+    pass over the decoded batches took ~105 ms against ~140 ms with
+    `tf.map_fn`. Empty cells and the rows that pad the batch to `size` read
+    `filler` (a file of the same column) and come out as zeros (images) or
+    empty contents (WAV bytes, decoded to zeros later).
+    """
+    count = tf.shape(paths)[0]
+    present = tf.strings.length(paths) > 0
+    if has_empty:
+        paths = tf.where(present, paths, filler)
+    padded = tf.reshape(tf.concat([paths, tf.fill([size - count], filler)], 0), [size])
+    values = tf.stack([row_op(path) for path in tf.unstack(padded)])[:count]
+    if has_empty:
+        mask = tf.reshape(present, [-1] + [1] * (values.shape.rank - 1))
+        values = tf.where(mask, values, tf.zeros([], values.dtype) if values.dtype != tf.string else "")
+    return values
+
+
+def _batch_decoder(fields, kinds, layouts, label_column, presence, modalities, size):
+    """A batch of at most `size` rows -> a batch of examples, fast and without naming bad rows.
+
+    Columns whose files were all scanned (`_fast_row_op`) are read (and PNGs
+    decoded) by `size` unrolled ops; the others in one `tf.map_fn` over the
+    batch. Mono 16-bit PCM audio columns are then decoded for the whole batch
+    at once (`_pcm16_batch`). Any failure fails the whole batch, which the
     check stage then decodes again row by row (`_checker`).
     """
     file_fields = [f for f in fields if f.kind in ("image", "audio")]
-    steps = [_batch_file_step(f, kinds[f.column], layouts.get(f.column, {})) for f in file_fields]
+    fast = {f.name: _fast_row_op(f, kinds[f.column], layouts.get(f.column, {})) for f in file_fields}
+    looped = [f for f in file_fields if fast[f.name] is None]
+    looped_decoders = [_file_decoder(f, kinds[f.column], layouts.get(f.column, {})) for f in looped]
+    looped_specs = tuple(_decoded_spec(f, layouts.get(f.column, {})) for f in looped)
 
     def per_row(values):
-        return tuple(step(value) for (step, _), value in zip(steps, values))
+        return tuple(decode(value) for decode, value in zip(looped_decoders, values))
 
     def decode(rows):
         files = {}
-        if file_fields:
-            values = tuple(rows[f.column] for f in file_fields)
-            outputs = tf.map_fn(per_row, values, fn_output_signature=tuple(spec for _, spec in steps))
-            files = dict(zip([f.name for f in file_fields], outputs))
+        if looped:
+            outputs = tf.map_fn(per_row, tuple(rows[f.column] for f in looped), fn_output_signature=looped_specs)
+            files = dict(zip([f.name for f in looped], outputs))
         for f in file_fields:
-            if files[f.name].dtype == tf.string:  # file contents of mono 16-bit WAVs
-                length = _source_length(f, layouts[f.column]["rate"])
+            if fast[f.name] is None:
+                continue
+            layout = layouts[f.column]
+            files[f.name] = _read_unrolled(rows[f.column], fast[f.name], layout["filler"], size, layout.get("has_empty", True))
+            if f.kind == "audio":  # file contents of mono 16-bit WAVs
+                length = _source_length(f, layout["rate"])
                 files[f.name] = _pcm16_batch(files[f.name], *(rows[k] for k in _layout_keys(f.column)), length)
         return _assemble(rows, files, fields, kinds, label_column, presence, modalities)
 
@@ -404,7 +430,8 @@ def make_dataset(
     file_columns = [f.column for f in fields if f.kind in ("image", "audio")]
     shuffle_rows = shuffle and not cache
 
-    decode_size = int(batch_size) if batch_size is not None else 64  # rows decoded together
+    # Rows decoded together (then rebatched to `batch_size`); at most 64, the unrolled reads' size.
+    decode_size = min(int(batch_size), _DECODE_ROWS) if batch_size is not None else _DECODE_ROWS
 
     if is_tfrecord_source(source):
         files = tfrecord_files(source)
@@ -442,8 +469,11 @@ def make_dataset(
                 layouts[f.column] = layout
         for column in file_columns:  # columns without empty cells skip the missing-value branch
             if kinds[column] != "array":
-                has_empty = any(len(v) == 0 for v in raw.columns[column])
-                layouts[column] = {**layouts.get(column, {}), "has_empty": has_empty}
+                filled = [v for v in raw.columns[column] if len(v)]
+                layout = {**layouts.get(column, {}), "has_empty": len(filled) < num_rows}
+                if filled and kinds[column] == "path":
+                    layout["filler"] = filled[0]  # read in place of empty cells by the unrolled batch reads
+                layouts[column] = layout
         table["__row__"] = tf.constant(raw.rows, tf.int64)
         last = num_rows - 1
         end_position = lambda: tf.constant(num_rows, tf.int64)  # noqa: E731
@@ -479,7 +509,7 @@ def make_dataset(
     else:
         # Whole batches at once (looked up, decoded, resampled); a batch that fails
         # is decoded again row by row in the check.
-        decode_batch = _batch_decoder(*decoder_args)
+        decode_batch = _batch_decoder(*decoder_args, decode_size)
         ds = rows.map(lambda p: resample(decode_batch(lookup(p))), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         ds = ds.ignore_errors()
 

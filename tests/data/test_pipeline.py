@@ -355,3 +355,41 @@ def test_each_image_input_gets_its_own_augmentation(files, hub_dir):
     np.testing.assert_array_equal(plain["front"], plain["back"])
     augmented = _all(make_dataset(same, config, batch_size=4, training=True, shuffle=False))[0]
     assert not np.array_equal(augmented["front"], augmented["back"])
+
+
+@pytest.mark.parametrize("batch_size", [5, 100])
+def test_scanned_png_and_wav_columns_with_empty_cells_decode_like_single_files(hub_dir, tmp_path, batch_size):
+    """PNGs at the model's size and mono 16-bit WAVs take the unrolled batch reads; values match file-by-file decoding."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(70):  # more than one 64-row decode batch, and a partial last one
+        image = rng.integers(0, 256, (hm.IMAGE_SIZE, hm.IMAGE_SIZE, 3), dtype=np.uint8)
+        tf.io.write_file(str(tmp_path / f"{i}.png"), tf.io.encode_png(image))
+        _write_wav(str(tmp_path / f"{i}.wav"), 0.5 * np.sin(np.arange(700 + i) * (i + 1) * 0.03))
+        rows.append({"image": f"{i}.png", "audio": f"{i}.wav", "label": LABELS[i % 3]})
+    rows[3]["image"] = ""
+    rows[66]["audio"] = ""
+    with open(tmp_path / "scanned.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["image", "audio", "label"])
+        writer.writeheader()
+        writer.writerows(rows)
+    config = mmf.ModelConfig(
+        modalities=[
+            mmf.ImageModality(name="image", handle=hub_dir["image"], image_size=[hm.IMAGE_SIZE] * 2, input_shape=[hm.IMAGE_SIZE, hm.IMAGE_SIZE, 3]),
+            mmf.AudioModality(name="audio", handle=hub_dir["audio"], sample_rate=16000, num_samples=1600),
+        ],
+        fusion=mmf.FusionConfig(method="concat", projection_dim=4),
+        head=mmf.HeadConfig(task="multiclass", labels=LABELS, hidden_units=[]),
+        presence_inputs=True,
+    )
+    ds = make_dataset(str(tmp_path / "scanned.csv"), config, batch_size=batch_size)
+    assert [int(y.shape[0]) for _, y in ds] == [min(batch_size, 70 - start) for start in range(0, 70, batch_size)]
+    x, y = _all(ds)
+    assert y.tolist() == [i % 3 for i in range(70)]
+    for i, row in enumerate(rows):
+        image = tf.io.decode_png(tf.io.read_file(str(tmp_path / row["image"]))).numpy() if row["image"] else 0
+        np.testing.assert_array_equal(x["image"][i], image, err_msg=f"row {i}")
+        audio = decoders.load_audio(tf.io.read_file(str(tmp_path / row["audio"])), 16000, 1600).numpy() if row["audio"] else 0
+        np.testing.assert_allclose(x["audio"][i], audio, atol=1e-5, err_msg=f"row {i}")
+    assert x["image_present"].tolist() == [0.0 if i == 3 else 1.0 for i in range(70)]
+    assert x["audio_present"].tolist() == [0.0 if i == 66 else 1.0 for i in range(70)]
