@@ -7,6 +7,8 @@ Measures, side by side in one run on the same files:
      doing the same work file by file (PIL, wave, numpy FFT resample);
   2. seconds per epoch of `model.fit` fed by the real pipeline vs by the same
      examples pre-materialised in memory (`from_tensor_slices`).
+Variants alternate (pass by pass, fit by fit) and medians are reported, so a
+burst of load from other jobs on this shared machine hits every variant alike.
 
     python bench/input_pipeline.py --json results/input_pipeline.json
 Targets (issue 3): pipeline >= 4x the generator; fit within 15 % of in-memory.
@@ -61,20 +63,29 @@ def python_generator(manifest):
         yield {"image": image, "audio": audio}, int(row["label"])
 
 
-def examples_per_second(make_iterable, repeats):
-    """Median examples/s over `repeats` passes, every pass's rate, and median CPU µs per example.
+def one_pass(iterable):
+    """`(examples/s, CPU µs per example)` of one pass over `iterable`.
 
     CPU time is the whole process's (all threads): on a shared machine it
     shows the work per example even when other jobs take the cores.
     """
-    rates, cpu = [], []
-    for _ in range(repeats):
-        start, start_cpu, count = time.perf_counter(), time.process_time(), 0
-        for features, label in make_iterable():
-            count += int(np.shape(label)[0]) if np.ndim(label) else 1
-        rates.append(count / (time.perf_counter() - start))
-        cpu.append(1e6 * (time.process_time() - start_cpu) / count)
-    return statistics.median(rates), rates, statistics.median(cpu)
+    start, start_cpu, count = time.perf_counter(), time.process_time(), 0
+    for features, label in iterable:
+        count += int(np.shape(label)[0]) if np.ndim(label) else 1
+    return count / (time.perf_counter() - start), 1e6 * (time.process_time() - start_cpu) / count
+
+
+def alternated(measures, rounds):
+    """`{name: [value per round]}`, calling every measure once per round, in turn.
+
+    This machine is shared: alternating puts a burst of load from other jobs
+    on every variant alike instead of on whichever ran during it.
+    """
+    values = {name: [] for name in measures}
+    for _ in range(rounds):
+        for name, measure in measures.items():
+            values[name].append(measure())
+    return values
 
 
 def build_config(work):
@@ -113,7 +124,8 @@ def main(argv=None):
     parser.add_argument("--root", default=os.path.join(here, "..", "..", "shared", "data"), help="folder with fsdd/ and mnist/")
     parser.add_argument("--examples", type=int, default=2400)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5, help="timed passes of the pipeline and of the generator, alternated")
+    parser.add_argument("--fit-rounds", type=int, default=3, help="rounds of the three fits, alternated")
     parser.add_argument("--epochs", type=int, default=2, help="timed fit epochs (after one warm-up epoch)")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
@@ -129,9 +141,12 @@ def main(argv=None):
     start = time.perf_counter()
     pipeline = make_dataset(manifest, config, batch_size=args.batch_size)
     setup_seconds = time.perf_counter() - start
-    examples_per_second(lambda: pipeline, 1)  # first pass traces the functions
-    pipe_rate, pipe_all, pipe_cpu = examples_per_second(lambda: pipeline, args.repeats)
-    gen_rate, gen_all, gen_cpu = examples_per_second(lambda: python_generator(manifest), args.repeats)
+    one_pass(pipeline)  # the first pass traces the functions
+    passes = alternated({"pipeline": lambda: one_pass(pipeline), "generator": lambda: one_pass(python_generator(manifest))}, args.repeats)
+    pipe_all, gen_all = [rate for rate, _ in passes["pipeline"]], [rate for rate, _ in passes["generator"]]
+    pipe_rate, gen_rate = statistics.median(pipe_all), statistics.median(gen_all)
+    pipe_cpu = statistics.median(cpu for _, cpu in passes["pipeline"])
+    gen_cpu = statistics.median(cpu for _, cpu in passes["generator"])
 
     features, labels = {"image": [], "audio": []}, []
     for x, y in make_dataset(manifest, config, batch_size=args.batch_size):
@@ -140,11 +155,19 @@ def main(argv=None):
         labels.append(y.numpy())
     memory = tf.data.Dataset.from_tensor_slices(({k: np.concatenate(v) for k, v in features.items()}, np.concatenate(labels)))
     memory = memory.shuffle(n, seed=0).batch(args.batch_size).prefetch(tf.data.AUTOTUNE)
-    fit_pipeline = fit_seconds_per_epoch(config, make_dataset(manifest, config, batch_size=args.batch_size, training=True, augment=False), args.epochs)
-    fit_memory = fit_seconds_per_epoch(config, memory, args.epochs)
-    fit_cached = fit_seconds_per_epoch(
-        config, make_dataset(manifest, config, batch_size=args.batch_size, training=True, augment=False, cache="memory"), args.epochs
+
+    def real(**options):
+        return make_dataset(manifest, config, batch_size=args.batch_size, training=True, augment=False, **options)
+
+    fits = alternated(
+        {
+            "pipeline": lambda: fit_seconds_per_epoch(config, real(), args.epochs),
+            "memory": lambda: fit_seconds_per_epoch(config, memory, args.epochs),
+            "cached": lambda: fit_seconds_per_epoch(config, real(cache="memory"), args.epochs),
+        },
+        args.fit_rounds,
     )
+    fit_pipeline, fit_memory, fit_cached = (statistics.median(fits[k]) for k in ("pipeline", "memory", "cached"))
 
     result = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, TF {tf.__version__}",
@@ -161,7 +184,7 @@ def main(argv=None):
         "fit_seconds_per_epoch_pipeline_cached": round(fit_cached, 3),
         "fit_pipeline_vs_memory": round(fit_pipeline / fit_memory, 3),
         "fit_pipeline_cached_vs_memory": round(fit_cached / fit_memory, 3),
-        "raw": {"pipeline_runs": pipe_all, "generator_runs": gen_all},
+        "raw": {"pipeline_runs": pipe_all, "generator_runs": gen_all, "fit_seconds_per_epoch_rounds": fits},
     }
     print(f"AV-digits train files: {n} examples (PNG 28x28 + 8 kHz WAV -> 16 kHz, 1 s)")
     print(f"{'measure':<46}{'value':>12}")

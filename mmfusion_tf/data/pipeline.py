@@ -24,6 +24,7 @@ end of every pass. Feature keys equal the model's input names.
 import os
 import sys
 
+import numpy as np
 import tensorflow as tf
 
 from mmfusion_tf.data import decoders
@@ -321,7 +322,31 @@ def _outside_the_pipeline(decode_rows, spec):
     return decode_again
 
 
-def _checker(on_error, origin, report, describe_position, end_position, decode_again=None):
+def _gap_reporter(on_error, describe_positions):
+    """Python side of the check stage, run through `tf.py_function` only when rows are missing.
+
+    `describe_positions(positions)` names the rows at those pass positions
+    (source row and files). Returns `(rows missing, error message)`: with
+    `on_error="raise"` the message names the first missing row (the graph
+    raises it, as `InvalidArgumentError`); with `"skip"` every missing row is
+    named on stderr and the message is empty. Being Python, none of this is
+    instantiated again with every iterator.
+    """
+
+    def report_gap(previous, positions):
+        seen = set(positions.numpy().tolist())
+        missing = [p for p in range(int(previous) + 1, int(positions[-1])) if p not in seen]
+        if on_error == "raise":
+            first = describe_positions(missing[:1])[0]
+            return np.int64(len(missing)), f"mmfusion_tf.data: could not read or decode {first}. Pass on_error='skip' to skip such rows."
+        for name in describe_positions(missing):
+            print(f"mmfusion_tf.data: skipping unreadable {name}", file=sys.stderr, flush=True)
+        return np.int64(len(missing)), ""
+
+    return report_gap
+
+
+def _checker(on_error, origin, report, describe_positions, end_position, decode_again=None):
     """Sequential stage over batches: turns gaps in positions into named errors or counted skips.
 
     `end_position()` is the number of rows in the pass: the end-of-pass
@@ -330,6 +355,7 @@ def _checker(on_error, origin, report, describe_position, end_position, decode_a
     (the fast decoder failed on one of their rows): the rows of a gap are
     first decoded again one by one, and only those that fail again are errors.
     """
+    report_gap = _gap_reporter(on_error, describe_positions)
 
     def check(batch):
         previous = report.previous.read_value()
@@ -343,29 +369,14 @@ def _checker(on_error, origin, report, describe_position, end_position, decode_a
             batch = tf.cond(first > previous + 1, with_rows_again, lambda: batch)
         sentinel = _is_sentinel(batch)
         positions = tf.where(batch["__pos__"] < 0, end_position(), batch["__pos__"])
-        steps = positions - tf.concat([previous[None], positions[:-1]], 0)
-        gap = tf.reduce_sum(steps - 1)  # rows missing before or between this batch's rows
+        gap = positions[-1] - previous - tf.size(positions, out_type=tf.int64)  # rows missing before or between these
 
-        def fail():
-            first_missing = tf.reduce_min(tf.boolean_mask(positions - steps + 1, steps > 1))
-            message = tf.strings.join(
-                ["mmfusion_tf.data: could not read or decode ", describe_position(first_missing),
-                 ". Pass on_error='skip' to skip such rows."]
-            )
-            tf.debugging.Assert(False, [message], summarize=1)
-            return tf.constant(0, tf.int64)
+        def handle_gap():
+            count, message = tf.py_function(report_gap, [previous, positions], Tout=[tf.int64, tf.string])
+            with tf.control_dependencies([tf.debugging.Assert(tf.equal(message, ""), [message], summarize=1)]):
+                return report.running.assign_add(count)
 
-        def skip():
-            def name_one(p):
-                tf.print("mmfusion_tf.data: skipping unreadable", describe_position(p), output_stream=sys.stderr)
-                return p
-
-            span = tf.range(previous + 1, positions[-1])
-            absent = tf.logical_not(tf.reduce_any(tf.equal(span[:, None], positions[None, :]), axis=1))
-            tf.map_fn(name_one, tf.boolean_mask(span, absent), fn_output_signature=tf.int64)
-            return report.running.assign_add(gap)
-
-        handled = tf.cond(gap > 0, fail if on_error == "raise" else skip, lambda: tf.constant(0, tf.int64))
+        handled = tf.cond(gap > 0, handle_gap, lambda: tf.constant(0, tf.int64))
 
         def end_of_pass():
             total = report.running + report.checked_before
@@ -477,8 +488,8 @@ def make_dataset(
         layouts = {}
         shuffle_rows = False  # records stream in file order; shuffled after decoding
 
-        def describe_position(p):
-            return tf.strings.join(["TFRecord record #", tf.strings.as_string(p), f" of {origin}"])
+        def describe_positions(positions):
+            return [f"TFRecord record #{p} of {origin}" for p in positions]
     else:
         raw = from_source(source, fields, spec, on_error=on_error, missing_numeric=missing_numeric)
         report.checked_before = len(raw.skipped)
@@ -517,13 +528,12 @@ def make_dataset(
             row["__pos__"] = p
             return row
 
-        def describe_position(p):
-            i = row_index(p)
-            parts = [f"{origin} row ", tf.strings.as_string(tf.gather(table["__row__"], i))]
-            for column in file_columns:
-                if kinds[column] == "path":
-                    parts += [f" ({column}: ", tf.gather(table[column], i), ")"]
-            return tf.strings.join(parts)
+        def describe_positions(positions):  # called eagerly, from the check stage's Python side
+            names = []
+            for i in row_index(tf.constant(positions, tf.int64)).numpy().tolist():
+                files = "".join(f" ({c}: {_text(raw.columns[c][i])})" for c in file_columns if kinds[c] == "path")
+                names.append(f"{origin} row {raw.rows[i]}{files}")
+            return names
 
         rows = tf.data.Dataset.range(num_rows).batch(decode_size)
 
@@ -546,7 +556,7 @@ def make_dataset(
         )
 
     ds = ds.concatenate(_sentinel_like(ds.element_spec))
-    ds = ds.map(_checker(on_error, origin, report, describe_position, end_position, decode_again))
+    ds = ds.map(_checker(on_error, origin, report, describe_positions, end_position, decode_again))
     image_fields = [f.name for f in fields if f.kind == "image"]
 
     def augment_images(features, *target):
@@ -601,6 +611,11 @@ def make_dataset(
     options = tf.data.Options()
     options.deterministic = deterministic
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _text(value):
+    """A source cell (str or UTF-8 bytes) as text, for messages."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def _batch_resampler(audio_fields):
