@@ -64,15 +64,18 @@ def python_generator(manifest):
 
 
 def one_pass(iterable):
-    """`(examples/s, CPU µs per example)` of one pass over `iterable`.
+    """`(examples/s, CPU µs per example, ms to create the iterator)` of one pass over `iterable`.
 
     CPU time is the whole process's (all threads): on a shared machine it
-    shows the work per example even when other jobs take the cores.
+    shows the work per example even when other jobs take the cores. The
+    iterator's creation is part of the pass (`fit` creates one per epoch).
     """
     start, start_cpu, count = time.perf_counter(), time.process_time(), 0
-    for features, label in iterable:
+    iterator = iter(iterable)
+    setup_ms = 1e3 * (time.perf_counter() - start)
+    for features, label in iterator:
         count += int(np.shape(label)[0]) if np.ndim(label) else 1
-    return count / (time.perf_counter() - start), 1e6 * (time.process_time() - start_cpu) / count
+    return count / (time.perf_counter() - start), 1e6 * (time.process_time() - start_cpu) / count, setup_ms
 
 
 def alternated(measures, rounds):
@@ -143,10 +146,10 @@ def main(argv=None):
     setup_seconds = time.perf_counter() - start
     one_pass(pipeline)  # the first pass traces the functions
     passes = alternated({"pipeline": lambda: one_pass(pipeline), "generator": lambda: one_pass(python_generator(manifest))}, args.repeats)
-    pipe_all, gen_all = [rate for rate, _ in passes["pipeline"]], [rate for rate, _ in passes["generator"]]
+    pipe_all, gen_all = [run[0] for run in passes["pipeline"]], [run[0] for run in passes["generator"]]
     pipe_rate, gen_rate = statistics.median(pipe_all), statistics.median(gen_all)
-    pipe_cpu = statistics.median(cpu for _, cpu in passes["pipeline"])
-    gen_cpu = statistics.median(cpu for _, cpu in passes["generator"])
+    pipe_cpu, gen_cpu = (statistics.median(run[1] for run in passes[k]) for k in ("pipeline", "generator"))
+    iterator_ms = statistics.median(run[2] for run in passes["pipeline"])
 
     features, labels = {"image": [], "audio": []}, []
     for x, y in make_dataset(manifest, config, batch_size=args.batch_size):
@@ -176,6 +179,7 @@ def main(argv=None):
         "generator_examples_per_s": round(gen_rate, 1),
         "pipeline_vs_generator": round(pipe_rate / gen_rate, 2),
         "pipeline_setup_seconds": round(setup_seconds, 2),
+        "pipeline_new_iterator_ms": round(iterator_ms, 1),
         "pipeline_cpu_us_per_example": round(pipe_cpu, 1),
         "generator_cpu_us_per_example": round(gen_cpu, 1),
         "load_average_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
@@ -192,6 +196,7 @@ def main(argv=None):
     print(f"{'python generator examples/s':<46}{gen_rate:>12.0f}")
     print(f"{'pipeline setup s (checks, header scan; once)':<46}{setup_seconds:>12.2f}")
     print(f"{'pipeline / generator (target >= 4)':<46}{pipe_rate / gen_rate:>12.2f}")
+    print(f"{'pipeline ms to create an iterator (per pass)':<46}{iterator_ms:>12.1f}")
     print(f"{'CPU us/example, pipeline (all threads)':<46}{pipe_cpu:>12.0f}")
     print(f"{'CPU us/example, generator':<46}{gen_cpu:>12.0f}")
     print(f"{'fit s/epoch, real pipeline':<46}{fit_pipeline:>12.2f}")
