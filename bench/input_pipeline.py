@@ -128,7 +128,7 @@ def main(argv=None):
     parser.add_argument("--examples", type=int, default=2400)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5, help="timed passes of the pipeline and of the generator, alternated")
-    parser.add_argument("--fit-rounds", type=int, default=3, help="rounds of the three fits, alternated")
+    parser.add_argument("--fit-rounds", type=int, default=5, help="rounds of the three fits, alternated")
     parser.add_argument("--epochs", type=int, default=2, help="timed fit epochs (after one warm-up epoch)")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
