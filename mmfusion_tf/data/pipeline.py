@@ -425,6 +425,7 @@ def make_dataset(
     max_audio_seconds=DEFAULT_MAX_AUDIO_SECONDS,
     drop_remainder=False,
     report=None,
+    autotune=False,
 ):
     """A batched `tf.data.Dataset` of `(features, label)` for `config`'s model.
 
@@ -452,6 +453,11 @@ def make_dataset(
         max_audio_seconds: audio length for modalities without `num_samples`.
         drop_remainder: bool, drop the last partial batch.
         report: optional `ErrorReport` to read the skip counts from.
+        autotune: bool, tf.data's autotuning of parallelism and buffer sizes.
+            Off by default: on the 2-core benchmark machine it stalled some
+            epochs 0.2-1.3 s before their first step, with data in memory
+            too (docs/benchmarks.md). Off, each parallel stage makes
+            min(16, CPU cores) calls at once.
 
     Returns:
         `tf.data.Dataset`.
@@ -617,6 +623,7 @@ def make_dataset(
             ds = ds.rebatch(int(batch_size), drop_remainder=drop_remainder)
     options = tf.data.Options()
     options.deterministic = deterministic
+    options.autotune.enabled = bool(autotune)
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 

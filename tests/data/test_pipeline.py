@@ -393,3 +393,12 @@ def test_scanned_png_and_wav_columns_with_empty_cells_decode_like_single_files(h
         np.testing.assert_allclose(x["audio"][i], audio, atol=1e-5, err_msg=f"row {i}")
     assert x["image_present"].tolist() == [0.0 if i == 3 else 1.0 for i in range(70)]
     assert x["audio_present"].tolist() == [0.0 if i == 66 else 1.0 for i in range(70)]
+
+
+def test_autotuning_is_off_unless_asked_for(files, hub_dir):
+    config = _config(hub_dir)
+    default = make_dataset(str(files / "data.csv"), config, batch_size=4)
+    tuned = make_dataset(str(files / "data.csv"), config, batch_size=4, autotune=True)
+    assert default.options().autotune.enabled is False
+    assert tuned.options().autotune.enabled is True
+    np.testing.assert_array_equal(_all(default)[1], _all(tuned)[1])
