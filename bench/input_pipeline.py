@@ -158,9 +158,9 @@ def main(argv=None):
         labels.append(y.numpy())
     memory = tf.data.Dataset.from_tensor_slices(({k: np.concatenate(v) for k, v in features.items()}, np.concatenate(labels)))
     memory = memory.shuffle(n, seed=0).batch(args.batch_size).prefetch(tf.data.AUTOTUNE)
-    # The same with tf.data autotuning off: on this machine autotuning stalls some epochs
-    # ~0.2-0.6 s before their first step (seen with in-memory data too), so this is the
-    # strictest in-memory baseline.
+    # The same with tf.data autotuning off (as make_dataset's default): on this machine
+    # autotuning stalls some epochs 0.1-1.3 s before their first step, in-memory data
+    # too, so this is the strictest in-memory baseline.
     no_autotune = tf.data.Options()
     no_autotune.autotune.enabled = False
     memory_steady = memory.with_options(no_autotune)

@@ -487,6 +487,7 @@ def _fourier_batch(waveforms, length, new_length):
         spectrum = spectrum * tf.complex(tf.constant(weights), tf.zeros([out_bins]))
     return tf.signal.irfft(spectrum, [new_length]) * (new_length / length)
 
+
 def fit_length(waveform, num_samples):
     """Crops (keeping the start) or zero-pads (at the end) waveforms to `num_samples`.
 

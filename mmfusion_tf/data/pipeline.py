@@ -31,7 +31,6 @@ row fails; a new iterator takes ~80 ms.
 import os
 import sys
 
-import numpy as np
 import tensorflow as tf
 
 from mmfusion_tf.data import decoders
@@ -201,8 +200,7 @@ def _fast_row_op(field, kind, layout):
         return None
     if field.kind == "audio" and layout.get("mono16") and layout.get("rate"):
         return tf.io.read_file
-    shape = [*field.image_size, field.channels] if field.kind == "image" else None
-    if shape and layout.get("png") == tuple(shape):
+    if field.kind == "image" and layout.get("png") == tuple(_decoded_spec(field, layout).shape):
         return lambda path: tf.io.decode_png(tf.io.read_file(path), channels=0)  # shape checked once per batch
     return None
 
@@ -224,7 +222,7 @@ def _read_unrolled(paths, row_op, filler, size, has_empty, shape=None):
     padded = tf.reshape(tf.concat([paths, tf.fill([size - count], filler)], 0), [size])
     values = tf.stack([row_op(path) for path in tf.unstack(padded)])[:count]
     if shape is not None:
-        values = tf.ensure_shape(values, [None, *shape])
+        values = tf.ensure_shape(values, [None, *shape])  # e.g. a PNG rewritten at another size fails the batch
     if has_empty:
         mask = tf.reshape(present, [-1] + [1] * (values.shape.rank - 1))
         values = tf.where(mask, values, tf.zeros([], values.dtype) if values.dtype != tf.string else "")
@@ -258,7 +256,7 @@ def _batch_decoder(fields, kinds, layouts, label_column, presence, modalities, s
             if fast[f.name] is None:
                 continue
             layout = layouts[f.column]
-            shape = [*f.image_size, f.channels] if f.kind == "image" else None
+            shape = _decoded_spec(f, layout).shape if f.kind == "image" else None
             files[f.name] = _read_unrolled(rows[f.column], fast[f.name], layout["filler"], size, layout.get("has_empty", True), shape)
             if f.kind == "audio":  # file contents of mono 16-bit WAVs
                 length = _source_length(f, layout["rate"])
@@ -333,10 +331,10 @@ def _gap_reporter(on_error, describe_positions):
     """Python side of the check stage, run through `tf.py_function` only when rows are missing.
 
     `describe_positions(positions)` names the rows at those pass positions
-    (source row and files). Returns `(rows missing, error message)`: with
-    `on_error="raise"` the message names the first missing row (the graph
-    raises it, as `InvalidArgumentError`); with `"skip"` every missing row is
-    named on stderr and the message is empty. Being Python, none of this is
+    (source row and files). Returns an error message: with `on_error="raise"`
+    it names the first missing row (the graph raises it, as
+    `InvalidArgumentError`); with `"skip"` every missing row is named on
+    stderr and the message is empty. Being Python, none of this is
     instantiated again with every iterator.
     """
 
@@ -345,10 +343,10 @@ def _gap_reporter(on_error, describe_positions):
         missing = [p for p in range(int(previous) + 1, int(positions[-1])) if p not in seen]
         if on_error == "raise":
             first = describe_positions(missing[:1])[0]
-            return np.int64(len(missing)), f"mmfusion_tf.data: could not read or decode {first}. Pass on_error='skip' to skip such rows."
+            return f"mmfusion_tf.data: could not read or decode {first}. Pass on_error='skip' to skip such rows."
         for name in describe_positions(missing):
             print(f"mmfusion_tf.data: skipping unreadable {name}", file=sys.stderr, flush=True)
-        return np.int64(len(missing)), ""
+        return ""
 
     return report_gap
 
@@ -379,9 +377,9 @@ def _checker(on_error, origin, report, describe_positions, end_position, decode_
         gap = positions[-1] - previous - tf.size(positions, out_type=tf.int64)  # rows missing before or between these
 
         def handle_gap():
-            count, message = tf.py_function(report_gap, [previous, positions], Tout=[tf.int64, tf.string])
+            message = tf.py_function(report_gap, [previous, positions], Tout=tf.string)
             with tf.control_dependencies([tf.debugging.Assert(tf.equal(message, ""), [message], summarize=1)]):
-                return report.running.assign_add(count)
+                return report.running.assign_add(gap)
 
         handled = tf.cond(gap > 0, handle_gap, lambda: tf.constant(0, tf.int64))
 
@@ -544,7 +542,7 @@ def make_dataset(
         def describe_positions(positions):  # called eagerly, from the check stage's Python side
             names = []
             for i in row_index(tf.constant(positions, tf.int64)).numpy().tolist():
-                files = "".join(f" ({c}: {_text(raw.columns[c][i])})" for c in file_columns if kinds[c] == "path")
+                files = "".join(f" ({c}: {raw.columns[c][i]})" for c in file_columns if kinds[c] == "path")
                 names.append(f"{origin} row {raw.rows[i]}{files}")
             return names
 
@@ -625,11 +623,6 @@ def make_dataset(
     options.deterministic = deterministic
     options.autotune.enabled = bool(autotune)
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
-
-
-def _text(value):
-    """A source cell (str or UTF-8 bytes) as text, for messages."""
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def _batch_resampler(audio_fields):
