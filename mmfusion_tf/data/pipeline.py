@@ -35,6 +35,7 @@ import tensorflow as tf
 
 from mmfusion_tf.data import decoders
 from mmfusion_tf.data.augment import augment_image
+from mmfusion_tf.data.row_cache import AUTO_CACHE_FRACTION, DecodedRowCache, free_memory_bytes
 from mmfusion_tf.data.schema import DEFAULT_MAX_AUDIO_SECONDS, fields_for, label_spec
 from mmfusion_tf.data.sources import from_source, png_layout, wav_layout
 from mmfusion_tf.data.tfrecord import is_tfrecord_source, read_rows, tfrecord_files
@@ -416,7 +417,7 @@ def make_dataset(
     shuffle=None,
     augment=None,
     seed=0,
-    cache=None,
+    cache="auto",
     deterministic=True,
     on_error="raise",
     missing_numeric="nan",
@@ -440,7 +441,17 @@ def make_dataset(
         augment: bool, image augmentation (random crop/flip/brightness);
             default `training`. Never applied when `training=False`.
         seed: int, seeds shuffling and augmentation.
-        cache: None, "memory" or a file path prefix: cache decoded examples.
+        cache: what to keep after the first decode. "auto" (default): the
+            decoded image/audio values of a manifest, DataFrame or dict
+            source, in memory, when they take at most a quarter of the
+            free memory (checked here; nothing is cached otherwise).
+            "memory": the same without the size check (TFRecords: whole
+            decoded examples, `Dataset.cache()`). A file path prefix:
+            decoded examples in files there (`Dataset.cache(path)`).
+            None: decode on every pass. Rows kept by source row (auto and
+            memory) keep the uncached pipeline's shuffle order, and a row
+            that fails is tried again on every pass. A file changed after
+            its row was cached is not read again.
         deterministic: bool; False lets the augmentation stage reorder
             elements for speed (decoding always keeps order, which the error
             check relies on).
@@ -467,8 +478,8 @@ def make_dataset(
     """
     if batch_size is not None and int(batch_size) <= 0:
         raise ValueError(f"`batch_size` must be positive. Received: batch_size={batch_size}")
-    if cache not in (None, "memory") and not isinstance(cache, str):
-        raise ValueError(f"`cache` must be None, 'memory' or a file path prefix. Received: cache={cache!r}")
+    if cache is not None and not isinstance(cache, str):
+        raise ValueError(f"`cache` must be 'auto', 'memory', None or a file path prefix. Received: cache={cache!r}")
     if on_error not in ("raise", "skip"):
         raise ValueError(f"`on_error` must be 'raise' or 'skip'. Received: on_error={on_error!r}")
     shuffle = training if shuffle is None else shuffle
@@ -478,7 +489,8 @@ def make_dataset(
     spec = label_spec(config, label) if label is not None else None
     modalities = config.modality_names
     file_columns = [f.column for f in fields if f.kind in ("image", "audio")]
-    shuffle_rows = shuffle and not cache
+    shuffle_rows = shuffle  # rows looked up in a shuffled order (unless shuffled after decoding, below)
+    row_cache = None
 
     # Rows decoded together (then rebatched to `batch_size`); at most 64, the unrolled reads' size.
     decode_size = min(int(batch_size), _DECODE_ROWS) if batch_size is not None else _DECODE_ROWS
@@ -525,6 +537,7 @@ def make_dataset(
                     layout["filler"] = filled[0]  # read in place of empty cells by the unrolled batch reads
                 layouts[column] = layout
         table["__row__"] = tf.constant(raw.rows, tf.int64)
+        row_cache = _row_cache(cache, fields, kinds, num_rows)
         last = num_rows - 1
         end_position = lambda: tf.constant(num_rows, tf.int64)  # noqa: E731
 
@@ -548,6 +561,10 @@ def make_dataset(
 
         rows = tf.data.Dataset.range(num_rows).batch(decode_size)
 
+    # Whole decoded examples cached as a stream (files, or TFRecords in memory) are shuffled
+    # after the cache: rows are then read in order (`row_index` reads this when traced, below).
+    stream_cache = cache if cache not in (None, "auto") and row_cache is None else None
+    shuffle_rows = shuffle_rows and not stream_cache
     decoder_args = (fields, kinds, layouts, spec.column if spec else None, config.presence_inputs, modalities)
     decode_row = _example_decoder(*decoder_args)
     # Audio columns whose files share one sample rate are resampled per batch, in one FFT.
@@ -559,7 +576,11 @@ def make_dataset(
         # Whole batches at once (looked up, decoded, resampled); a batch that fails
         # is decoded again row by row in the check.
         decode_batch = _batch_decoder(*decoder_args, decode_size)
-        ds = rows.map(lambda p: resample(decode_batch(lookup(p))), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        decode_rows = lambda p: resample(decode_batch(lookup(p)))  # noqa: E731
+        if row_cache is not None:
+            assemble_args = (fields, kinds, spec.column if spec else None, config.presence_inputs, modalities)
+            decode_rows = row_cache.wrap(decode_rows, row_index, lambda p, files: _assemble(lookup(p), files, *assemble_args))
+        ds = rows.map(decode_rows, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         ds = ds.ignore_errors()
 
         decode_again = _outside_the_pipeline(
@@ -584,7 +605,7 @@ def make_dataset(
             return augment_images(*parts)
         return parts if len(parts) > 1 else features
 
-    if cache:
+    if stream_cache:
         # Everything deterministic happens once, before the cache: decoding, the
         # error check, resampling and (unless skips must be re-reported on every
         # pass) dropping the bookkeeping keys. Later passes only shuffle, augment
@@ -594,7 +615,7 @@ def make_dataset(
             ds = ds.map(lambda e: {**e, "__sentinel__": e["__pos__"] < 0}).unbatch()
         else:
             ds = ds.filter(_has_rows).map(lambda e: split(_drop_marker(e), with_augmentation=False)).unbatch()
-        ds = ds.cache() if cache == "memory" else ds.cache(cache)
+        ds = ds.cache() if stream_cache == "memory" else ds.cache(stream_cache)
         if report_cached_passes:
             ds = ds.filter(_cached_pass_reporter(origin, report))
         if shuffle:
@@ -623,6 +644,17 @@ def make_dataset(
     options.deterministic = deterministic
     options.autotune.enabled = bool(autotune)
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _row_cache(cache, fields, kinds, num_rows):
+    """The `DecodedRowCache` of a row source's decoded files for `cache` ("auto"/"memory"), or None."""
+    file_fields = [f for f in fields if f.kind in ("image", "audio")]
+    if cache not in ("auto", "memory") or all(kinds[f.column] == "array" for f in file_fields):
+        return None  # nothing to cache, or only arrays (already in memory)
+    specs = {f.name: _decoded_spec(f, {}) for f in file_fields}  # as the model gets them (resampled)
+    if cache == "auto" and DecodedRowCache.nbytes(specs, num_rows) > AUTO_CACHE_FRACTION * free_memory_bytes():
+        return None
+    return DecodedRowCache(specs, num_rows)
 
 
 def _batch_resampler(audio_fields):

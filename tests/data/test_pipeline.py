@@ -210,7 +210,7 @@ def test_file_changed_after_the_header_scan_is_decoded_row_by_row(files, hub_dir
     samples = 0.5 * np.sin(np.arange(800) * 0.3)
     _write_wav(str(wav), samples)
     manifest = _manifest_copy(files, tmp_path, "changed.csv", lambda rows: rows[6].update(audio=str(wav)))
-    ds = make_dataset(manifest, _config(hub_dir), batch_size=4, on_error=on_error)
+    ds = make_dataset(manifest, _config(hub_dir), batch_size=4, on_error=on_error, cache=None)  # every pass reads the files
     before = _all(ds)
     _write_wav_with_list_chunk(wav, samples)  # same samples, 12 bytes further into the file
     sizes = [len(y) for _, y in ds]
@@ -402,3 +402,42 @@ def test_autotuning_is_off_unless_asked_for(files, hub_dir):
     assert default.options().autotune.enabled is False
     assert tuned.options().autotune.enabled is True
     np.testing.assert_array_equal(_all(default)[1], _all(tuned)[1])
+
+
+def _rewritable_wav_manifest(files, tmp_path):
+    """A copy of the manifest whose row 6 reads a WAV (a sine) that the test may rewrite."""
+    wav = tmp_path / "later.wav"
+    _write_wav(str(wav), 0.5 * np.sin(np.arange(800) * 0.3))
+    return _manifest_copy(files, tmp_path, "later.csv", lambda rows: rows[6].update(audio=str(wav))), wav
+
+
+def test_decoded_rows_are_cached_by_default_in_the_uncached_shuffle_order(files, hub_dir, tmp_path, capfd):
+    manifest, wav = _rewritable_wav_manifest(files, tmp_path)
+    config = _config(hub_dir)
+    options = dict(batch_size=4, training=True, augment=False, seed=3)
+    cached, uncached = make_dataset(manifest, config, **options), make_dataset(manifest, config, cache=None, **options)
+    list(cached.take(1))  # a pass cut short keeps the rows it decoded
+    before = _all(cached), _all(uncached)
+    _write_wav(str(wav), np.zeros(800))  # silence from now on
+    after = _all(cached), _all(uncached)
+    for (x_cached, y_cached), (x_plain, y_plain) in (before, after):
+        np.testing.assert_array_equal(y_cached, y_plain)  # the same shuffled order, pass by pass
+        np.testing.assert_array_equal(x_cached["image"], x_plain["image"])
+        np.testing.assert_array_equal(x_cached["text"], x_plain["text"])
+    assert not np.array_equal(before[0][1], after[0][1])  # reshuffled every pass
+    rewritten = np.abs(after[1][0]["audio"]).max(axis=1) == 0  # the row that now reads silence without a cache
+    assert rewritten.sum() == 1
+    assert np.abs(after[0][0]["audio"][rewritten]).max() > 0.1  # the cache still holds the sine it decoded
+    np.testing.assert_allclose(after[0][0]["audio"][~rewritten], after[1][0]["audio"][~rewritten], atol=1e-6)
+    assert "did not fully read the dataset being cached" not in capfd.readouterr().err
+
+
+def test_auto_cache_only_when_the_decoded_rows_fit_in_memory(files, hub_dir, tmp_path, monkeypatch):
+    manifest, wav = _rewritable_wav_manifest(files, tmp_path)
+    monkeypatch.setattr("mmfusion_tf.data.pipeline.free_memory_bytes", lambda: 100_000)  # under 4x the decoded rows
+    config = _config(hub_dir)
+    auto, memory = make_dataset(manifest, config, batch_size=N), make_dataset(manifest, config, batch_size=N, cache="memory")
+    _all(auto), _all(memory)
+    _write_wav(str(wav), np.zeros(800))
+    assert np.abs(_all(auto)[0]["audio"][6]).max() == 0  # too big for "auto": read again
+    assert np.abs(_all(memory)[0]["audio"][6]).max() > 0.1  # "memory" caches whatever the size
