@@ -366,7 +366,7 @@ class DataConfig:
     label_column: str = "label"
     columns: dict = field(default_factory=dict)
     batch_size: int = 32
-    cache: Optional[str] = None
+    cache: Optional[str] = "auto"
     augment: bool = True
     on_error: str = "raise"
     missing_numeric: str = "nan"

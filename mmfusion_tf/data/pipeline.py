@@ -4,8 +4,10 @@ Stages (dict-in/dict-out, one batch of rows at a time): checked source rows
 and header scans (Python, once: columns, file existence, labels, WAV data
 offsets, PNG sizes) -> batches of rows looked up in a seeded, stateless
 shuffle order -> parallel batch decoding (AUTOTUNE) with `ignore_errors` ->
-error check -> batched audio resampling -> optional cache -> shuffle ->
-augmentation (training only) -> batch -> prefetch.
+error check -> batched audio resampling -> augmentation (training only) ->
+batch -> prefetch. Decoded image/audio values are kept in memory by source
+row when they fit (`cache="auto"`, `row_cache.py`); once every row is kept,
+iterating runs a pipeline that only gathers them.
 
 A whole batch is decoded at once: files are read and images decoded by one
 op per row (one `tf.map_fn` for columns that need the general decoders),
@@ -25,7 +27,7 @@ Every new iterator (every epoch of `fit`) instantiates and optimises the
 pipeline's functions again: ~136 ms per epoch on AV-digits while the rarely
 needed parts were graph code. Those parts (decoding rows again, naming
 them) now run in Python through `tf.py_function`, and cost nothing until a
-row fails; a new iterator takes ~80 ms.
+row fails; a new iterator takes ~80 ms (~25 ms once every row is cached).
 """
 
 import os
@@ -35,13 +37,12 @@ import tensorflow as tf
 
 from mmfusion_tf.data import decoders
 from mmfusion_tf.data.augment import augment_image
-from mmfusion_tf.data.row_cache import AUTO_CACHE_FRACTION, DecodedRowCache, free_memory_bytes
+from mmfusion_tf.data.row_cache import AUTO_CACHE_FRACTION, DecodedRowCache, RowCachedDataset, free_memory_bytes
 from mmfusion_tf.data.schema import DEFAULT_MAX_AUDIO_SECONDS, fields_for, label_spec
 from mmfusion_tf.data.sources import from_source, png_layout, wav_layout
 from mmfusion_tf.data.tfrecord import is_tfrecord_source, read_rows, tfrecord_files
 
 _DECODE_ROWS = 64  # most rows decoded together by one batch decoder call
-_AUGMENT_SEED_STRIDE = 7919  # seed offset between image inputs (a prime, far from augment_image's seed + 1, + 2)
 
 
 class ErrorReport:
@@ -383,24 +384,47 @@ def _checker(on_error, origin, report, describe_positions, end_position, decode_
                 return report.running.assign_add(gap)
 
         handled = tf.cond(gap > 0, handle_gap, lambda: tf.constant(0, tf.int64))
-
-        def end_of_pass():
-            total = report.running + report.checked_before
-            if on_error == "skip":
-                tf.print("mmfusion_tf.data: end of pass over", origin, "- skipped", total,
-                         "row(s) with missing or unreadable files (on_error='skip')", output_stream=sys.stderr)
-            with tf.control_dependencies([report.last_pass.assign(total), report.epoch.assign_add(1)]):
-                with tf.control_dependencies([report.running.assign(0), report.previous.assign(-1)]):
-                    return tf.constant(True)
-
         with tf.control_dependencies([handled]):
             moved = report.previous.assign(positions[-1])
         with tf.control_dependencies([moved]):
-            done = tf.cond(sentinel, end_of_pass, lambda: tf.constant(True))
+            done = tf.cond(sentinel, _end_of_pass(on_error, origin, report), lambda: tf.constant(True))
         with tf.control_dependencies([done]):
             return tf.nest.map_structure(tf.identity, batch)
 
     return check
+
+
+def _end_of_pass(on_error, origin, report):
+    """The bookkeeping at the end of a pass: skip count kept (and printed with "skip"), next pass's shuffle."""
+
+    def end_of_pass():
+        total = report.running + report.checked_before
+        if on_error == "skip":
+            tf.print("mmfusion_tf.data: end of pass over", origin, "- skipped", total,
+                     "row(s) with missing or unreadable files (on_error='skip')", output_stream=sys.stderr)
+        with tf.control_dependencies([report.last_pass.assign(total), report.epoch.assign_add(1)]):
+            with tf.control_dependencies([report.running.assign(0), report.previous.assign(-1)]):
+                return tf.constant(True)
+
+    return end_of_pass
+
+
+def _stored_rows(row_cache, lookup, row_index, assemble_args, end_of_pass, last_position):
+    """Positions -> the examples a complete `row_cache` holds for them, as decoding and the check give them.
+
+    For a sequential map: the batch holding `last_position` ends the pass,
+    which moves the shuffle order the earlier batches read. Nothing here can
+    fail, so nothing is checked.
+    """
+
+    def gather(positions):
+        example = _assemble(lookup(positions), row_cache.gather(row_index(positions)), *assemble_args)
+        with tf.control_dependencies(tf.nest.flatten(example)):
+            done = tf.cond(positions[-1] == last_position, end_of_pass, lambda: tf.constant(True))
+        with tf.control_dependencies([done]):
+            return tf.nest.map_structure(tf.identity, example)
+
+    return gather
 
 
 # === Public API ===============================================================
@@ -565,6 +589,7 @@ def make_dataset(
     # after the cache: rows are then read in order (`row_index` reads this when traced, below).
     stream_cache = cache if cache not in (None, "auto") and row_cache is None else None
     shuffle_rows = shuffle_rows and not stream_cache
+    assemble_args = (fields, kinds, spec.column if spec else None, config.presence_inputs, modalities)
     decoder_args = (fields, kinds, layouts, spec.column if spec else None, config.presence_inputs, modalities)
     decode_row = _example_decoder(*decoder_args)
     # Audio columns whose files share one sample rate are resampled per batch, in one FFT.
@@ -578,7 +603,6 @@ def make_dataset(
         decode_batch = _batch_decoder(*decoder_args, decode_size)
         decode_rows = lambda p: resample(decode_batch(lookup(p)))  # noqa: E731
         if row_cache is not None:
-            assemble_args = (fields, kinds, spec.column if spec else None, config.presence_inputs, modalities)
             decode_rows = row_cache.wrap(decode_rows, row_index, lambda p, files: _assemble(lookup(p), files, *assemble_args))
         ds = rows.map(decode_rows, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         ds = ds.ignore_errors()
@@ -591,10 +615,14 @@ def make_dataset(
     ds = ds.map(_checker(on_error, origin, report, describe_positions, end_position, decode_again))
     image_fields = [f.name for f in fields if f.kind == "image"]
 
+    # Its state lives on across passes (and iterators): every epoch augments differently.
+    augment_seeds = tf.random.Generator.from_seed(seed) if augment else None
+
     def augment_images(features, *target):
         features = dict(features)
-        for k, name in enumerate(image_fields):  # each image input its own crop/flip/brightness draws
-            features[name] = augment_image(features[name], seed=seed + _AUGMENT_SEED_STRIDE * k)
+        seeds = augment_seeds.make_seeds(len(image_fields))  # each image input its own crop/flip/brightness
+        for k, name in enumerate(image_fields):
+            features[name] = augment_image(features[name], seed=seeds[:, k])
         return (features, *target) if target else features
 
     def split(example, with_augmentation=augment):
@@ -605,6 +633,9 @@ def make_dataset(
             return augment_images(*parts)
         return parts if len(parts) > 1 else features
 
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    options.autotune.enabled = bool(autotune)
     if stream_cache:
         # Everything deterministic happens once, before the cache: decoding, the
         # error check, resampling and (unless skips must be re-reported on every
@@ -626,7 +657,10 @@ def make_dataset(
             ds = ds.map(augment_images, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
         if batch_size is not None:
             ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
-    else:
+        return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+    def finish(ds):
+        """Checked batches -> `(features, label)` batches of `batch_size`, augmented when training."""
         ds = ds.filter(_has_rows)
         if (shuffle and not shuffle_rows) or augment or batch_size is None:
             # Example by example: a shuffle buffer (TFRecords) or per-image augmentation.
@@ -640,10 +674,27 @@ def make_dataset(
             ds = ds.map(lambda e: split(_drop_marker(e), with_augmentation=False), num_parallel_calls=tf.data.AUTOTUNE)
             # Rows skipped or decoded again in the check change batch sizes; this restores them.
             ds = ds.rebatch(int(batch_size), drop_remainder=drop_remainder)
-    options = tf.data.Options()
-    options.deterministic = deterministic
-    options.autotune.enabled = bool(autotune)
-    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+        return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+    def from_cache():
+        """What iterating runs once every row is stored: gathering from memory, no decoding, no check."""
+        per_example = augment or batch_size is None
+        size = decode_size if per_example else int(batch_size)
+        drop = drop_remainder and not per_example
+        emitted = num_rows // size * size if drop else num_rows
+        gather = _stored_rows(row_cache, lookup, row_index, assemble_args, _end_of_pass(on_error, origin, report), emitted - 1)
+        positions = tf.data.Dataset.range(num_rows).batch(size, drop_remainder=drop)
+        if not per_example:
+            return positions.map(lambda p: split(gather(p), with_augmentation=False)).with_options(options).prefetch(tf.data.AUTOTUNE)
+        ds = positions.map(gather).unbatch().map(split, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+        if batch_size is not None:
+            ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+        return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+    if row_cache is None or (drop_remainder and num_rows < (batch_size or 1)):  # (no batch would end a pass)
+        return finish(ds)
+    # Each new iterator (every epoch of `fit`) instantiates its pipeline's functions again.
+    return RowCachedDataset(finish(ds), from_cache(), row_cache)
 
 
 def _row_cache(cache, fields, kinds, num_rows):

@@ -11,6 +11,14 @@ decoded. Rows are found by index, not by stream position. So, unlike
 - a row that fails to decode is never stored, so it is tried (and named,
   counted or raised) again on every pass.
 
+`RowCachedDataset` is what `make_dataset` returns with such a cache: the
+full pipeline, except that once every row is stored, iterating it runs a
+pipeline that only gathers from the cache. Keras creates a new iterator
+every epoch, and a new tf.data iterator instantiates (and optimises) every
+function of its pipeline again, the decoding branch included even when it
+is never taken: ~120 ms per epoch on AV-digits, against ~10 ms for the
+gathering pipeline.
+
 Example:
 
 >>> cache = DecodedRowCache({"image": tf.TensorSpec([28, 28, 1], tf.uint8)}, num_rows=100)
@@ -48,6 +56,14 @@ class DecodedRowCache:
             for name, spec in self.specs.items()
         }
 
+    def complete(self):
+        """Whether every row is stored (eager)."""
+        return bool(tf.reduce_all(self.stored))
+
+    def gather(self, rows):
+        """`{name: stored values of rows}`."""
+        return {name: tf.gather(v, rows) for name, v in self.values.items()}
+
     @staticmethod
     def nbytes(specs, num_rows):
         """Memory the cache of `specs` for `num_rows` rows takes."""
@@ -67,7 +83,7 @@ class DecodedRowCache:
             rows = row_indices(positions)
 
             def gathered():
-                return from_values(positions, {name: tf.gather(v, rows) for name, v in self.values.items()})
+                return from_values(positions, self.gather(rows))
 
             def decoded_and_stored():
                 example = decode(positions)
@@ -80,3 +96,28 @@ class DecodedRowCache:
             return tf.cond(tf.reduce_all(tf.gather(self.stored, rows)), gathered, decoded_and_stored)
 
         return decode_or_gather
+
+
+class RowCachedDataset(tf.data.Dataset):
+    """`full` (a `tf.data.Dataset`) whose iterators read `stored` instead once `cache` is complete.
+
+    Transformations (`map`, `take`, a distribution strategy's rebatching)
+    build on `full`, which reads the cache too, only with the decoding
+    branch instantiated; `iter()` (as `fit`, `evaluate` and for-loops call
+    it) picks the gathering pipeline. Both give the same elements in the
+    same order.
+    """
+
+    def __init__(self, full, stored, cache):
+        self._full, self._stored, self._cache = full, stored, cache
+        super().__init__(full._variant_tensor)
+
+    def _inputs(self):
+        return [self._full]
+
+    @property
+    def element_spec(self):
+        return self._full.element_spec
+
+    def __iter__(self):
+        return iter(self._stored if self._cache.complete() else self._full)

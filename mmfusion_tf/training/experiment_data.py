@@ -90,11 +90,14 @@ def dataset_options(experiment):
 
 
 def experiment_datasets(experiment, sources, report=None):
-    """Batched datasets `(train, validation, test)` (None where a source is absent)."""
+    """Batched datasets `(train, validation, test)` (None where a source is absent).
+
+    Train and validation, read every epoch, use `data.cache`; test, read once, is never cached.
+    """
     data, common = experiment.data, dataset_options(experiment)
     train = make_dataset(sources["train"], experiment.model, training=True, augment=data.augment, cache=data.cache, report=report, **common)
     validation = make_dataset(sources["validation"], experiment.model, cache=data.cache, **common) if sources["validation"] is not None else None
-    test = make_dataset(sources["test"], experiment.model, **common) if sources["test"] is not None else None
+    test = make_dataset(sources["test"], experiment.model, cache=None, **common) if sources["test"] is not None else None
     return train, validation, test
 
 

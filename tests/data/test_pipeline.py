@@ -416,7 +416,6 @@ def test_decoded_rows_are_cached_by_default_in_the_uncached_shuffle_order(files,
     config = _config(hub_dir)
     options = dict(batch_size=4, training=True, augment=False, seed=3)
     cached, uncached = make_dataset(manifest, config, **options), make_dataset(manifest, config, cache=None, **options)
-    list(cached.take(1))  # a pass cut short keeps the rows it decoded
     before = _all(cached), _all(uncached)
     _write_wav(str(wav), np.zeros(800))  # silence from now on
     after = _all(cached), _all(uncached)
@@ -429,6 +428,29 @@ def test_decoded_rows_are_cached_by_default_in_the_uncached_shuffle_order(files,
     assert rewritten.sum() == 1
     assert np.abs(after[0][0]["audio"][rewritten]).max() > 0.1  # the cache still holds the sine it decoded
     np.testing.assert_allclose(after[0][0]["audio"][~rewritten], after[1][0]["audio"][~rewritten], atol=1e-6)
+
+
+@pytest.mark.parametrize("options", [dict(batch_size=5), dict(batch_size=5, drop_remainder=True), dict(batch_size=None),
+                                     dict(batch_size=100, training=True, shuffle=False)])
+def test_cached_passes_give_what_decoding_gives(files, hub_dir, capfd, options):
+    config = _config(hub_dir)
+    cached = make_dataset(str(files / "data.csv"), config, **options)
+    list(cached.take(1))  # a pass cut short: no warning, the rows it decoded are kept
+    passes = [_all(cached) if options["batch_size"] else _all(cached.batch(N)) for _ in range(3)]  # decoding, then the cache
+    uncached = make_dataset(str(files / "data.csv"), config, cache=None, **options)
+    expected = _all(uncached) if options["batch_size"] else _all(uncached.batch(N))
+    for x, y in passes:
+        np.testing.assert_array_equal(y, expected[1])
+        assert set(x) == set(expected[0])
+        for key, value in expected[0].items():
+            if key == "image" and options.get("training"):
+                continue  # augmented
+            elif value.dtype.kind == "f":
+                np.testing.assert_allclose(x[key], value, atol=1e-6, err_msg=key)
+            else:
+                np.testing.assert_array_equal(x[key], value, err_msg=key)
+    if options.get("training"):  # augmented differently on every pass, from the cache too
+        assert not np.array_equal(passes[1][0]["image"], passes[2][0]["image"])
     assert "did not fully read the dataset being cached" not in capfd.readouterr().err
 
 
