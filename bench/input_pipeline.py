@@ -139,104 +139,104 @@ def main(argv=None):
     args = parser.parse_args(argv)
     load_before = os.getloadavg()[0]  # other jobs on the machine (the benchmark itself adds to the later reading)
 
-    work = tempfile.mkdtemp(prefix="mmf_bench_input_")
-    data = av_digits(args.root, max_per_split=args.examples)["train"]
-    manifest = write_av_digits_files(data, os.path.join(work, "files"))
-    n = len(data["label"])
-    config = build_config(work)
+    with tempfile.TemporaryDirectory(prefix="mmf_bench_input_") as work:  # removed afterwards, files and all
+        data = av_digits(args.root, max_per_split=args.examples)["train"]
+        manifest = write_av_digits_files(data, os.path.join(work, "files"))
+        n = len(data["label"])
+        config = build_config(work)
 
-    # Built once, iterated every pass (as fit does per epoch); setup is timed on its own.
-    start = time.perf_counter()
-    pipeline = make_dataset(manifest, config, batch_size=args.batch_size, cache=None)  # decoding every pass
-    setup_seconds = time.perf_counter() - start
-    one_pass(pipeline)  # the first pass traces the functions
-    passes = alternated({"pipeline": lambda: one_pass(pipeline), "generator": lambda: one_pass(python_generator(manifest))}, args.repeats)
-    pipe_all, gen_all = [run[0] for run in passes["pipeline"]], [run[0] for run in passes["generator"]]
-    pipe_rate, gen_rate = statistics.median(pipe_all), statistics.median(gen_all)
-    pipe_cpu, gen_cpu = (statistics.median(run[1] for run in passes[k]) for k in ("pipeline", "generator"))
-    iterator_ms = statistics.median(run[2] for run in passes["pipeline"])
+        # Built once, iterated every pass (as fit does per epoch); setup is timed on its own.
+        start = time.perf_counter()
+        pipeline = make_dataset(manifest, config, batch_size=args.batch_size, cache=None)  # decoding every pass
+        setup_seconds = time.perf_counter() - start
+        one_pass(pipeline)  # the first pass traces the functions
+        passes = alternated({"pipeline": lambda: one_pass(pipeline), "generator": lambda: one_pass(python_generator(manifest))}, args.repeats)
+        pipe_all, gen_all = [run[0] for run in passes["pipeline"]], [run[0] for run in passes["generator"]]
+        pipe_rate, gen_rate = statistics.median(pipe_all), statistics.median(gen_all)
+        pipe_cpu, gen_cpu = (statistics.median(run[1] for run in passes[k]) for k in ("pipeline", "generator"))
+        iterator_ms = statistics.median(run[2] for run in passes["pipeline"])
 
-    features, labels = {"image": [], "audio": []}, []
-    for x, y in make_dataset(manifest, config, batch_size=args.batch_size, cache=None):
-        for k in features:
-            features[k].append(x[k].numpy())
-        labels.append(y.numpy())
-    arrays = ({k: np.concatenate(v) for k, v in features.items()}, np.concatenate(labels))
-    memory = tf.data.Dataset.from_tensor_slices(arrays)
-    memory = memory.shuffle(n, seed=0).batch(args.batch_size).prefetch(tf.data.AUTOTUNE)
-    # The same with tf.data autotuning off (as make_dataset's default): on this machine
-    # autotuning stalls some epochs 0.1-1.3 s before their first step, in-memory data
-    # too; the fastest of the in-memory feeds is the baseline the target is judged on.
-    no_autotune = tf.data.Options()
-    no_autotune.autotune.enabled = False
-    memory_steady = memory.with_options(no_autotune)
+        features, labels = {"image": [], "audio": []}, []
+        for x, y in make_dataset(manifest, config, batch_size=args.batch_size, cache=None):
+            for k in features:
+                features[k].append(x[k].numpy())
+            labels.append(y.numpy())
+        arrays = ({k: np.concatenate(v) for k, v in features.items()}, np.concatenate(labels))
+        memory = tf.data.Dataset.from_tensor_slices(arrays)
+        memory = memory.shuffle(n, seed=0).batch(args.batch_size).prefetch(tf.data.AUTOTUNE)
+        # The same with tf.data autotuning off (as make_dataset's default): on this machine
+        # autotuning stalls some epochs 0.1-1.3 s before their first step, in-memory data
+        # too; the fastest of the in-memory feeds is the baseline the target is judged on.
+        no_autotune = tf.data.Options()
+        no_autotune.autotune.enabled = False
+        memory_steady = memory.with_options(no_autotune)
 
-    def real(**options):
-        return make_dataset(manifest, config, batch_size=args.batch_size, training=True, augment=False, **options)
+        def real(**options):
+            return make_dataset(manifest, config, batch_size=args.batch_size, training=True, augment=False, **options)
 
-    fits = alternated(
-        {
-            "pipeline": lambda: fit_seconds_per_epoch(config, real(), args.epochs),
-            "memory": lambda: fit_seconds_per_epoch(config, memory, args.epochs),
-            "memory_no_autotune": lambda: fit_seconds_per_epoch(config, memory_steady, args.epochs),
-            "arrays": lambda: fit_seconds_per_epoch(config, arrays, args.epochs, batch_size=args.batch_size),
-            "uncached": lambda: fit_seconds_per_epoch(config, real(cache=None), args.epochs),
-        },
-        args.fit_rounds,
-    )
-    fit_pipeline, fit_memory, fit_steady, fit_arrays, fit_uncached = (
-        statistics.median(fits[k]) for k in ("pipeline", "memory", "memory_no_autotune", "arrays", "uncached")
-    )
-    fastest_memory = min(fit_memory, fit_steady, fit_arrays)  # the fastest in-memory feed: the strictest baseline
+        fits = alternated(
+            {
+                "pipeline": lambda: fit_seconds_per_epoch(config, real(), args.epochs),
+                "memory": lambda: fit_seconds_per_epoch(config, memory, args.epochs),
+                "memory_no_autotune": lambda: fit_seconds_per_epoch(config, memory_steady, args.epochs),
+                "arrays": lambda: fit_seconds_per_epoch(config, arrays, args.epochs, batch_size=args.batch_size),
+                "uncached": lambda: fit_seconds_per_epoch(config, real(cache=None), args.epochs),
+            },
+            args.fit_rounds,
+        )
+        fit_pipeline, fit_memory, fit_steady, fit_arrays, fit_uncached = (
+            statistics.median(fits[k]) for k in ("pipeline", "memory", "memory_no_autotune", "arrays", "uncached")
+        )
+        fastest_memory = min(fit_memory, fit_steady, fit_arrays)  # the fastest in-memory feed: the strictest baseline
 
-    result = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, TF {tf.__version__}",
-        "examples": n,
-        "pipeline_examples_per_s": round(pipe_rate, 1),
-        "generator_examples_per_s": round(gen_rate, 1),
-        "pipeline_vs_generator": round(pipe_rate / gen_rate, 2),
-        "pipeline_setup_seconds": round(setup_seconds, 2),
-        "pipeline_new_iterator_ms": round(iterator_ms, 1),
-        "pipeline_cpu_us_per_example": round(pipe_cpu, 1),
-        "generator_cpu_us_per_example": round(gen_cpu, 1),
-        "load_average_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-        "fit_seconds_per_epoch_pipeline": round(fit_pipeline, 3),
-        "fit_seconds_per_epoch_memory": round(fit_memory, 3),
-        "fit_seconds_per_epoch_memory_no_autotune": round(fit_steady, 3),
-        "fit_seconds_per_epoch_arrays": round(fit_arrays, 3),
-        "fit_seconds_per_epoch_pipeline_uncached": round(fit_uncached, 3),
-        "fit_pipeline_vs_memory": round(fit_pipeline / fit_memory, 3),
-        "fit_pipeline_vs_memory_no_autotune": round(fit_pipeline / fit_steady, 3),
-        "fit_pipeline_vs_arrays": round(fit_pipeline / fit_arrays, 3),
-        "fit_pipeline_vs_fastest_memory": round(fit_pipeline / fastest_memory, 3),
-        "fit_pipeline_uncached_vs_fastest_memory": round(fit_uncached / fastest_memory, 3),
-        "raw": {"pipeline_runs": pipe_all, "generator_runs": gen_all, "fit_seconds_per_epoch_rounds": fits},
-    }
-    print(f"AV-digits train files: {n} examples (PNG 28x28 + 8 kHz WAV -> 16 kHz, 1 s)")
-    print(f"{'measure':<46}{'value':>12}")
-    print(f"{'pipeline examples/s (make_dataset)':<46}{pipe_rate:>12.0f}")
-    print(f"{'python generator examples/s':<46}{gen_rate:>12.0f}")
-    print(f"{'pipeline setup s (checks, header scan; once)':<46}{setup_seconds:>12.2f}")
-    print(f"{'pipeline / generator (target >= 4)':<46}{pipe_rate / gen_rate:>12.2f}")
-    print(f"{'pipeline ms to create an iterator (per pass)':<46}{iterator_ms:>12.1f}")
-    print(f"{'CPU us/example, pipeline (all threads)':<46}{pipe_cpu:>12.0f}")
-    print(f"{'CPU us/example, generator':<46}{gen_cpu:>12.0f}")
-    print(f"{'fit s/epoch, real pipeline (default cache)':<46}{fit_pipeline:>12.2f}")
-    print(f"{'fit s/epoch, real pipeline, cache=None':<46}{fit_uncached:>12.2f}")
-    print(f"{'fit s/epoch, in-memory tensors (tf.data)':<46}{fit_memory:>12.2f}")
-    print(f"{'fit s/epoch, in-memory, tf.data autotune off':<46}{fit_steady:>12.2f}")
-    print(f"{'fit s/epoch, NumPy arrays to fit':<46}{fit_arrays:>12.2f}")
-    print(f"{'fit pipeline / memory (target <= 1.15)':<46}{fit_pipeline / fit_memory:>12.3f}")
-    print(f"{'fit pipeline / memory, autotune off':<46}{fit_pipeline / fit_steady:>12.3f}")
-    print(f"{'fit pipeline / NumPy arrays':<46}{fit_pipeline / fit_arrays:>12.3f}")
-    print(f"{'fit pipeline / fastest in-memory feed':<46}{fit_pipeline / fastest_memory:>12.3f}")
-    print(f"{'fit pipeline, cache=None / fastest in-memory':<46}{fit_uncached / fastest_memory:>12.3f}")
-    print(f"{'load average (1 min) before, after':<46}{load_before:>6.2f}{os.getloadavg()[0]:>6.2f}")
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
-    return result
+        result = {
+            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, TF {tf.__version__}",
+            "examples": n,
+            "pipeline_examples_per_s": round(pipe_rate, 1),
+            "generator_examples_per_s": round(gen_rate, 1),
+            "pipeline_vs_generator": round(pipe_rate / gen_rate, 2),
+            "pipeline_setup_seconds": round(setup_seconds, 2),
+            "pipeline_new_iterator_ms": round(iterator_ms, 1),
+            "pipeline_cpu_us_per_example": round(pipe_cpu, 1),
+            "generator_cpu_us_per_example": round(gen_cpu, 1),
+            "load_average_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+            "fit_seconds_per_epoch_pipeline": round(fit_pipeline, 3),
+            "fit_seconds_per_epoch_memory": round(fit_memory, 3),
+            "fit_seconds_per_epoch_memory_no_autotune": round(fit_steady, 3),
+            "fit_seconds_per_epoch_arrays": round(fit_arrays, 3),
+            "fit_seconds_per_epoch_pipeline_uncached": round(fit_uncached, 3),
+            "fit_pipeline_vs_memory": round(fit_pipeline / fit_memory, 3),
+            "fit_pipeline_vs_memory_no_autotune": round(fit_pipeline / fit_steady, 3),
+            "fit_pipeline_vs_arrays": round(fit_pipeline / fit_arrays, 3),
+            "fit_pipeline_vs_fastest_memory": round(fit_pipeline / fastest_memory, 3),
+            "fit_pipeline_uncached_vs_fastest_memory": round(fit_uncached / fastest_memory, 3),
+            "raw": {"pipeline_runs": pipe_all, "generator_runs": gen_all, "fit_seconds_per_epoch_rounds": fits},
+        }
+        print(f"AV-digits train files: {n} examples (PNG 28x28 + 8 kHz WAV -> 16 kHz, 1 s)")
+        print(f"{'measure':<46}{'value':>12}")
+        print(f"{'pipeline examples/s (make_dataset)':<46}{pipe_rate:>12.0f}")
+        print(f"{'python generator examples/s':<46}{gen_rate:>12.0f}")
+        print(f"{'pipeline setup s (checks, header scan; once)':<46}{setup_seconds:>12.2f}")
+        print(f"{'pipeline / generator (target >= 4)':<46}{pipe_rate / gen_rate:>12.2f}")
+        print(f"{'pipeline ms to create an iterator (per pass)':<46}{iterator_ms:>12.1f}")
+        print(f"{'CPU us/example, pipeline (all threads)':<46}{pipe_cpu:>12.0f}")
+        print(f"{'CPU us/example, generator':<46}{gen_cpu:>12.0f}")
+        print(f"{'fit s/epoch, real pipeline (default cache)':<46}{fit_pipeline:>12.2f}")
+        print(f"{'fit s/epoch, real pipeline, cache=None':<46}{fit_uncached:>12.2f}")
+        print(f"{'fit s/epoch, in-memory tensors (tf.data)':<46}{fit_memory:>12.2f}")
+        print(f"{'fit s/epoch, in-memory, tf.data autotune off':<46}{fit_steady:>12.2f}")
+        print(f"{'fit s/epoch, NumPy arrays to fit':<46}{fit_arrays:>12.2f}")
+        print(f"{'fit pipeline / memory (target <= 1.15)':<46}{fit_pipeline / fit_memory:>12.3f}")
+        print(f"{'fit pipeline / memory, autotune off':<46}{fit_pipeline / fit_steady:>12.3f}")
+        print(f"{'fit pipeline / NumPy arrays':<46}{fit_pipeline / fit_arrays:>12.3f}")
+        print(f"{'fit pipeline / fastest in-memory feed':<46}{fit_pipeline / fastest_memory:>12.3f}")
+        print(f"{'fit pipeline, cache=None / fastest in-memory':<46}{fit_uncached / fastest_memory:>12.3f}")
+        print(f"{'load average (1 min) before, after':<46}{load_before:>6.2f}{os.getloadavg()[0]:>6.2f}")
+        if args.json:
+            os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+            with open(args.json, "w") as f:
+                json.dump(result, f, indent=2)
+        return result
 
 
 if __name__ == "__main__":

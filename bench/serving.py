@@ -165,68 +165,68 @@ def main(argv=None):
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
     load_before = os.getloadavg()[0]
-    work = tempfile.mkdtemp(prefix="mmf_bench_serving_")
-    path = build_and_export(work)
+    with tempfile.TemporaryDirectory(prefix="mmf_bench_serving_") as work:  # removed afterwards, files and all
+        path = build_and_export(work)
 
-    one, many = raw_batch(1), raw_batch(32)
-    signature = tf.saved_model.load(path).signatures["serving_default"]
-    dtypes = {name: spec.dtype for name, spec in signature.structured_input_signature[1].items()}
+        one, many = raw_batch(1), raw_batch(32)
+        signature = tf.saved_model.load(path).signatures["serving_default"]
+        dtypes = {name: spec.dtype for name, spec in signature.structured_input_signature[1].items()}
 
-    def feeds_of(raw):
-        return {name: tf.constant(values, dtypes[name]) for name, values in raw.items()}
+        def feeds_of(raw):
+            return {name: tf.constant(values, dtypes[name]) for name, values in raw.items()}
 
-    with DevServer(os.path.dirname(path), poll_seconds=0) as server:
-        grpc_client = PredictionClient(server.grpc_target, "fusion", timeout=60.0)
-        rest_client = RestClient(server.rest_url, "fusion", timeout=60.0)
-        times = interleaved_latencies_ms({
-            "local": lambda: signature(**feeds_of(one)),
-            "grpc": lambda: grpc_client.predict(one),
-            "rest": lambda: rest_client.predict(one),
-        }, args.requests)
-        local, remote, rest = times["local"], times["grpc"], times["rest"]
-        parity = float(np.max(np.abs(grpc_client.predict(one)["probabilities"]
-                                     - signature(**feeds_of(one))["probabilities"].numpy())))
-        rates = {}
-        for size, raw in ((1, one), (32, many)):
-            rates[f"grpc_batch{size}"] = throughput(grpc_call(server.grpc_target, raw), size, args.clients,
-                                                    args.seconds)
-            feeds = feeds_of(raw)
-            rates[f"in_process_batch{size}"] = throughput(lambda feeds=feeds: lambda: signature(**feeds), size,
-                                                          args.clients, args.seconds)
-    local_s, grpc_s, rest_s = summary(local), summary(remote), summary(rest)
-    result = {
-        "machine": machine(),
-        "model": "4-modality attention fusion (image 32x32 PNG, BERT-style text, 1 s 16 kHz WAV, 2 table columns), "
-                 "raw-input serving_default of export_saved_model",
-        "latency_batch1": {"in_process_signature": local_s, "dev_server_grpc": grpc_s, "dev_server_rest": rest_s},
-        "grpc_overhead_p50_ms": round(grpc_s["p50_ms"] - local_s["p50_ms"], 3),
-        "grpc_over_in_process_p50": round(grpc_s["p50_ms"] / local_s["p50_ms"], 3),
-        "rest_overhead_p50_ms": round(rest_s["p50_ms"] - local_s["p50_ms"], 3),
-        "throughput": rates,
-        "max_abs_diff_grpc_vs_in_process": parity,
-        "load_average_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-    }
-    print(f"machine: {result['machine']}")
-    print(f"{'batch-1 raw-input request latency':<44}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}")
-    for name, s in (("in-process signature call", local_s), ("dev server, gRPC (PredictionClient)", grpc_s),
-                    ("dev server, REST row format (RestClient)", rest_s)):
-        print(f"{name:<44}{s['p50_ms']:>9.2f}{s['p90_ms']:>9.2f}{s['p99_ms']:>9.2f}")
-    print(f"gRPC protocol overhead at p50: {result['grpc_overhead_p50_ms']:.2f} ms "
-          f"({result['grpc_over_in_process_p50']:.2f}x the in-process call); "
-          f"REST: {result['rest_overhead_p50_ms']:.2f} ms")
-    print(f"{f'throughput (examples/s), {args.clients} threads':<44}{'batch 1':>12}{'batch 32':>12}")
-    print(f"{'dev server, gRPC':<44}{rates['grpc_batch1']['examples_per_s']:>12.0f}"
-          f"{rates['grpc_batch32']['examples_per_s']:>12.0f}")
-    print(f"{'in-process signature':<44}{rates['in_process_batch1']['examples_per_s']:>12.0f}"
-          f"{rates['in_process_batch32']['examples_per_s']:>12.0f}")
-    errors = sum(r["errors"] for r in rates.values())
-    print(f"errors: {errors}; max |gRPC - in-process| probability: {parity:.2e}; "
-          f"load average before/after: {result['load_average_1min_before_after']}")
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
-    return result
+        with DevServer(os.path.dirname(path), poll_seconds=0) as server:
+            grpc_client = PredictionClient(server.grpc_target, "fusion", timeout=60.0)
+            rest_client = RestClient(server.rest_url, "fusion", timeout=60.0)
+            times = interleaved_latencies_ms({
+                "local": lambda: signature(**feeds_of(one)),
+                "grpc": lambda: grpc_client.predict(one),
+                "rest": lambda: rest_client.predict(one),
+            }, args.requests)
+            local, remote, rest = times["local"], times["grpc"], times["rest"]
+            parity = float(np.max(np.abs(grpc_client.predict(one)["probabilities"]
+                                         - signature(**feeds_of(one))["probabilities"].numpy())))
+            rates = {}
+            for size, raw in ((1, one), (32, many)):
+                rates[f"grpc_batch{size}"] = throughput(grpc_call(server.grpc_target, raw), size, args.clients,
+                                                        args.seconds)
+                feeds = feeds_of(raw)
+                rates[f"in_process_batch{size}"] = throughput(lambda feeds=feeds: lambda: signature(**feeds), size,
+                                                              args.clients, args.seconds)
+        local_s, grpc_s, rest_s = summary(local), summary(remote), summary(rest)
+        result = {
+            "machine": machine(),
+            "model": "4-modality attention fusion (image 32x32 PNG, BERT-style text, 1 s 16 kHz WAV, 2 table columns), "
+                     "raw-input serving_default of export_saved_model",
+            "latency_batch1": {"in_process_signature": local_s, "dev_server_grpc": grpc_s, "dev_server_rest": rest_s},
+            "grpc_overhead_p50_ms": round(grpc_s["p50_ms"] - local_s["p50_ms"], 3),
+            "grpc_over_in_process_p50": round(grpc_s["p50_ms"] / local_s["p50_ms"], 3),
+            "rest_overhead_p50_ms": round(rest_s["p50_ms"] - local_s["p50_ms"], 3),
+            "throughput": rates,
+            "max_abs_diff_grpc_vs_in_process": parity,
+            "load_average_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        }
+        print(f"machine: {result['machine']}")
+        print(f"{'batch-1 raw-input request latency':<44}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}")
+        for name, s in (("in-process signature call", local_s), ("dev server, gRPC (PredictionClient)", grpc_s),
+                        ("dev server, REST row format (RestClient)", rest_s)):
+            print(f"{name:<44}{s['p50_ms']:>9.2f}{s['p90_ms']:>9.2f}{s['p99_ms']:>9.2f}")
+        print(f"gRPC protocol overhead at p50: {result['grpc_overhead_p50_ms']:.2f} ms "
+              f"({result['grpc_over_in_process_p50']:.2f}x the in-process call); "
+              f"REST: {result['rest_overhead_p50_ms']:.2f} ms")
+        print(f"{f'throughput (examples/s), {args.clients} threads':<44}{'batch 1':>12}{'batch 32':>12}")
+        print(f"{'dev server, gRPC':<44}{rates['grpc_batch1']['examples_per_s']:>12.0f}"
+              f"{rates['grpc_batch32']['examples_per_s']:>12.0f}")
+        print(f"{'in-process signature':<44}{rates['in_process_batch1']['examples_per_s']:>12.0f}"
+              f"{rates['in_process_batch32']['examples_per_s']:>12.0f}")
+        errors = sum(r["errors"] for r in rates.values())
+        print(f"errors: {errors}; max |gRPC - in-process| probability: {parity:.2e}; "
+              f"load average before/after: {result['load_average_1min_before_after']}")
+        if args.json:
+            os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+            with open(args.json, "w") as f:
+                json.dump(result, f, indent=2)
+        return result
 
 
 if __name__ == "__main__":

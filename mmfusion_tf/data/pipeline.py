@@ -603,7 +603,8 @@ def make_dataset(
         decode_batch = _batch_decoder(*decoder_args, decode_size)
         decode_rows = lambda p: resample(decode_batch(lookup(p)))  # noqa: E731
         if row_cache is not None:
-            decode_rows = row_cache.wrap(decode_rows, row_index, lambda p, files: _assemble(lookup(p), files, *assemble_args))
+            from_values = lambda p, files: _assemble(lookup(p), files, *assemble_args)  # noqa: E731
+            decode_rows = row_cache.wrap(decode_rows, row_index, from_values)
         ds = rows.map(decode_rows, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         ds = ds.ignore_errors()
 
@@ -682,19 +683,22 @@ def make_dataset(
         size = decode_size if per_example else int(batch_size)
         drop = drop_remainder and not per_example
         emitted = num_rows // size * size if drop else num_rows
-        gather = _stored_rows(row_cache, lookup, row_index, assemble_args, _end_of_pass(on_error, origin, report), emitted - 1)
+        end_of_pass = _end_of_pass(on_error, origin, report)
+        gather = _stored_rows(row_cache, lookup, row_index, assemble_args, end_of_pass, emitted - 1)
         positions = tf.data.Dataset.range(num_rows).batch(size, drop_remainder=drop)
         if not per_example:
-            return positions.map(lambda p: split(gather(p), with_augmentation=False)).with_options(options).prefetch(tf.data.AUTOTUNE)
-        ds = positions.map(gather).unbatch().map(split, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-        if batch_size is not None:
-            ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+            ds = positions.map(lambda p: split(gather(p), with_augmentation=False))
+        else:
+            ds = positions.map(gather).unbatch()
+            ds = ds.map(split, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+            if batch_size is not None:
+                ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
         return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
     if row_cache is None or (drop_remainder and num_rows < (batch_size or 1)):  # (no batch would end a pass)
         return finish(ds)
     # Each new iterator (every epoch of `fit`) instantiates its pipeline's functions again.
-    return RowCachedDataset(finish(ds), from_cache(), row_cache)
+    return RowCachedDataset(finish(ds), from_cache, row_cache)
 
 
 def _row_cache(cache, fields, kinds, num_rows):

@@ -210,7 +210,8 @@ def test_file_changed_after_the_header_scan_is_decoded_row_by_row(files, hub_dir
     samples = 0.5 * np.sin(np.arange(800) * 0.3)
     _write_wav(str(wav), samples)
     manifest = _manifest_copy(files, tmp_path, "changed.csv", lambda rows: rows[6].update(audio=str(wav)))
-    ds = make_dataset(manifest, _config(hub_dir), batch_size=4, on_error=on_error, cache=None)  # every pass reads the files
+    # cache=None: every pass reads the files
+    ds = make_dataset(manifest, _config(hub_dir), batch_size=4, on_error=on_error, cache=None)
     before = _all(ds)
     _write_wav_with_list_chunk(wav, samples)  # same samples, 12 bytes further into the file
     sizes = [len(y) for _, y in ds]
@@ -436,7 +437,8 @@ def test_cached_passes_give_what_decoding_gives(files, hub_dir, capfd, options):
     config = _config(hub_dir)
     cached = make_dataset(str(files / "data.csv"), config, **options)
     list(cached.take(1))  # a pass cut short: no warning, the rows it decoded are kept
-    passes = [_all(cached) if options["batch_size"] else _all(cached.batch(N)) for _ in range(3)]  # decoding, then the cache
+    # The first pass decodes, the next ones read the cache.
+    passes = [_all(cached) if options["batch_size"] else _all(cached.batch(N)) for _ in range(3)]
     uncached = make_dataset(str(files / "data.csv"), config, cache=None, **options)
     expected = _all(uncached) if options["batch_size"] else _all(uncached.batch(N))
     for x, y in passes:
@@ -458,7 +460,8 @@ def test_auto_cache_only_when_the_decoded_rows_fit_in_memory(files, hub_dir, tmp
     manifest, wav = _rewritable_wav_manifest(files, tmp_path)
     monkeypatch.setattr("mmfusion_tf.data.pipeline.free_memory_bytes", lambda: 100_000)  # under 4x the decoded rows
     config = _config(hub_dir)
-    auto, memory = make_dataset(manifest, config, batch_size=N), make_dataset(manifest, config, batch_size=N, cache="memory")
+    auto = make_dataset(manifest, config, batch_size=N)
+    memory = make_dataset(manifest, config, batch_size=N, cache="memory")
     _all(auto), _all(memory)
     _write_wav(str(wav), np.zeros(800))
     assert np.abs(_all(auto)[0]["audio"][6]).max() == 0  # too big for "auto": read again
