@@ -105,7 +105,9 @@ class RowCachedDataset(tf.data.Dataset):
     build on `full`, which reads the cache too, only with the decoding
     branch instantiated; `iter()` (as `fit`, `evaluate` and for-loops call
     it) picks the gathering pipeline. Both give the same elements in the
-    same order. `make_stored` is called (and traced) at the first such iterator.
+    same order. `make_stored` is called (and traced) at the first `iter()`,
+    so that a dataset never iterated does not pay for it, and `fit` pays in
+    its first epoch (with the rest of the tracing), not in a later one.
     """
 
     def __init__(self, full, make_stored, cache):
@@ -120,8 +122,10 @@ class RowCachedDataset(tf.data.Dataset):
         return self._full.element_spec
 
     def __iter__(self):
-        if tf.executing_eagerly() and self._cache.complete():  # (inside a tf.function: the full pipeline)
-            if self._stored is None:
-                self._stored = self._make_stored()
+        if not tf.executing_eagerly():  # inside a tf.function: the full pipeline
+            return iter(self._full)
+        if self._stored is None:
+            self._stored = self._make_stored()
+        if self._cache.complete():
             return iter(self._stored)
         return iter(self._full)
