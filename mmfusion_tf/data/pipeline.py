@@ -590,7 +590,7 @@ def make_dataset(
     stream_cache = cache if cache not in (None, "auto") and row_cache is None else None
     shuffle_rows = shuffle_rows and not stream_cache
     assemble_args = (fields, kinds, spec.column if spec else None, config.presence_inputs, modalities)
-    decoder_args = (fields, kinds, layouts, spec.column if spec else None, config.presence_inputs, modalities)
+    decoder_args = (fields, kinds, layouts, *assemble_args[2:])
     decode_row = _example_decoder(*decoder_args)
     # Audio columns whose files share one sample rate are resampled per batch, in one FFT.
     resample = _batch_resampler([(f.name, layouts[f.column]["rate"], f) for f in fields if layouts.get(f.column, {}).get("rate")])
