@@ -418,7 +418,8 @@ def _stored_rows(row_cache, lookup, row_index, assemble_args, end_of_pass, last_
     """
 
     def gather(positions):
-        example = _assemble(lookup(positions), row_cache.gather(row_index(positions)), *assemble_args)
+        rows = row_index(positions)
+        example = _assemble(lookup(positions, rows), row_cache.gather(rows), *assemble_args)
         with tf.control_dependencies(tf.nest.flatten(example)):
             done = tf.cond(positions[-1] == last_position, end_of_pass, lambda: tf.constant(True))
         with tf.control_dependencies([done]):
@@ -570,8 +571,9 @@ def make_dataset(
                 return p
             return tf.random.experimental.index_shuffle(p, tf.stack([tf.constant(seed, tf.int64), report.epoch]), last)
 
-        def lookup(p):
-            i = row_index(p)
+        def lookup(p, i=None):
+            """Rows at pass positions `p` (source rows `i`, when the caller already has them)."""
+            i = row_index(p) if i is None else i
             row = {k: tf.gather(v, i) for k, v in table.items()}
             row["__pos__"] = p
             return row
@@ -601,9 +603,9 @@ def make_dataset(
         # Whole batches at once (looked up, decoded, resampled); a batch that fails
         # is decoded again row by row in the check.
         decode_batch = _batch_decoder(*decoder_args, decode_size)
-        decode_rows = lambda p: resample(decode_batch(lookup(p)))  # noqa: E731
-        if row_cache is not None:
-            from_values = lambda p, files: _assemble(lookup(p), files, *assemble_args)  # noqa: E731
+        decode_rows = lambda p, i=None: resample(decode_batch(lookup(p, i)))  # noqa: E731
+        if row_cache is not None:  # the shuffle lookup (`row_index`) done once per batch, shared by both branches
+            from_values = lambda p, i, files: _assemble(lookup(p, i), files, *assemble_args)  # noqa: E731
             decode_rows = row_cache.wrap(decode_rows, row_index, from_values)
         ds = rows.map(decode_rows, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         ds = ds.ignore_errors()

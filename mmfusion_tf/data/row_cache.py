@@ -73,20 +73,21 @@ class DecodedRowCache:
         """`decode(positions) -> example`, storing decoded rows and reusing them.
 
         Args:
-            decode: positions -> example (a dict holding every name of `specs`).
-            row_indices: positions -> source row indices.
-            from_values: `(positions, {name: values})` -> the same example
-                built from stored values.
+            decode: `(positions, rows)` -> example (a dict holding every name
+                of `specs`); `rows` are the source row indices.
+            row_indices: positions -> source row indices (computed once per call).
+            from_values: `(positions, rows, {name: values})` -> the same
+                example built from stored values.
         """
 
         def decode_or_gather(positions):
             rows = row_indices(positions)
 
             def gathered():
-                return from_values(positions, self.gather(rows))
+                return from_values(positions, rows, self.gather(rows))
 
             def decoded_and_stored():
-                example = decode(positions)
+                example = decode(positions, rows)
                 writes = [v.scatter_update(tf.IndexedSlices(example[name], rows)) for name, v in self.values.items()]
                 with tf.control_dependencies(writes):  # a row is marked only once its values are in place
                     marked = self.stored.scatter_update(tf.IndexedSlices(tf.ones_like(rows, tf.bool), rows))
