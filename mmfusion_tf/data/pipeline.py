@@ -39,6 +39,7 @@ from mmfusion_tf.data import decoders
 from mmfusion_tf.data.augment import augment_image
 from mmfusion_tf.data.row_cache import AUTO_CACHE_FRACTION, DecodedRowCache, RowCachedDataset, free_memory_bytes
 from mmfusion_tf.data.schema import DEFAULT_MAX_AUDIO_SECONDS, fields_for, label_spec
+from mmfusion_tf.data.single_device import single_device_filter, single_device_map
 from mmfusion_tf.data.sources import from_source, png_layout, wav_layout
 from mmfusion_tf.data.tfrecord import is_tfrecord_source, read_rows, tfrecord_files
 
@@ -531,7 +532,7 @@ def make_dataset(
             with tf.control_dependencies([report.records.assign(p + 1)]):
                 return {**row, "__pos__": tf.identity(p)}
 
-        rows = parsed.enumerate().map(count)
+        rows = single_device_map(parsed.enumerate(), count)
         num_rows, end_position = None, report.records.read_value
         layouts = {}
         shuffle_rows = False  # records stream in file order; shuffled after decoding
@@ -597,7 +598,7 @@ def make_dataset(
     # Audio columns whose files share one sample rate are resampled per batch, in one FFT.
     resample = _batch_resampler([(f.name, layouts[f.column]["rate"], f) for f in fields if layouts.get(f.column, {}).get("rate")])
     if num_rows is None:  # TFRecords: the rows are the records' contents, decoded one by one
-        ds = rows.map(decode_row, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = single_device_map(rows, decode_row, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         ds, decode_again = ds.ignore_errors().batch(decode_size), None  # no header scan: resampled per row
     else:
         # Whole batches at once (looked up, decoded, resampled); a batch that fails
@@ -607,7 +608,7 @@ def make_dataset(
         if row_cache is not None:  # the shuffle lookup (`row_index`) done once per batch, shared by both branches
             from_values = lambda p, i, files: _assemble(lookup(p, i), files, *assemble_args)  # noqa: E731
             decode_rows = row_cache.wrap(decode_rows, row_index, from_values)
-        ds = rows.map(decode_rows, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = single_device_map(rows, decode_rows, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         ds = ds.ignore_errors()
 
         decode_again = _outside_the_pipeline(
@@ -615,7 +616,7 @@ def make_dataset(
         )
 
     ds = ds.concatenate(_sentinel_like(ds.element_spec))
-    ds = ds.map(_checker(on_error, origin, report, describe_positions, end_position, decode_again))
+    ds = single_device_map(ds, _checker(on_error, origin, report, describe_positions, end_position, decode_again))
     image_fields = [f.name for f in fields if f.kind == "image"]
 
     # Its state lives on across passes (and iterators): every epoch augments differently.
@@ -639,6 +640,9 @@ def make_dataset(
     options = tf.data.Options()
     options.deterministic = deterministic
     options.autotune.enabled = bool(autotune)
+    # Every pipeline here ends with a prefetch, so this rewrite would add nothing; with autotuning
+    # on it fails on the single-device functions ("Expected only one fetch node").
+    options.experimental_optimization.inject_prefetch = False
     if stream_cache:
         # Everything deterministic happens once, before the cache: decoding, the
         # error check, resampling and (unless skips must be re-reported on every
@@ -646,35 +650,35 @@ def make_dataset(
         # and batch, like data already in memory.
         report_cached_passes = on_error == "skip"
         if report_cached_passes:  # the end-of-pass marker goes through the cache as a flagged row
-            ds = ds.map(lambda e: {**e, "__sentinel__": e["__pos__"] < 0}).unbatch()
+            ds = single_device_map(ds, lambda e: {**e, "__sentinel__": e["__pos__"] < 0}).unbatch()
         else:
-            ds = ds.filter(_has_rows).map(lambda e: split(_drop_marker(e), with_augmentation=False)).unbatch()
+            ds = single_device_map(single_device_filter(ds, _has_rows), lambda e: split(_drop_marker(e), with_augmentation=False)).unbatch()
         ds = ds.cache() if stream_cache == "memory" else ds.cache(stream_cache)
         if report_cached_passes:
-            ds = ds.filter(_cached_pass_reporter(origin, report))
+            ds = single_device_filter(ds, _cached_pass_reporter(origin, report))
         if shuffle:
             ds = ds.shuffle(min(num_rows or 10_000, 10_000), seed=seed, reshuffle_each_iteration=True)
         if report_cached_passes:
-            ds = ds.map(split, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+            ds = single_device_map(ds, split, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
         elif augment:
-            ds = ds.map(augment_images, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+            ds = single_device_map(ds, augment_images, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
         if batch_size is not None:
             ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
         return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
     def finish(ds):
         """Checked batches -> `(features, label)` batches of `batch_size`, augmented when training."""
-        ds = ds.filter(_has_rows)
+        ds = single_device_filter(ds, _has_rows)
         if (shuffle and not shuffle_rows) or augment or batch_size is None:
             # Example by example: a shuffle buffer (TFRecords) or per-image augmentation.
-            ds = ds.map(_drop_marker).unbatch()
+            ds = single_device_map(ds, _drop_marker).unbatch()
             if shuffle and not shuffle_rows:
                 ds = ds.shuffle(min(num_rows or 10_000, 10_000), seed=seed, reshuffle_each_iteration=True)
-            ds = ds.map(split, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+            ds = single_device_map(ds, split, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
             if batch_size is not None:
                 ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
         else:
-            ds = ds.map(lambda e: split(_drop_marker(e), with_augmentation=False), num_parallel_calls=tf.data.AUTOTUNE)
+            ds = single_device_map(ds, lambda e: split(_drop_marker(e), with_augmentation=False), num_parallel_calls=tf.data.AUTOTUNE)
             # Rows skipped or decoded again in the check change batch sizes; this restores them.
             ds = ds.rebatch(int(batch_size), drop_remainder=drop_remainder)
         return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
@@ -689,10 +693,10 @@ def make_dataset(
         gather = _stored_rows(row_cache, lookup, row_index, assemble_args, end_of_pass, emitted - 1)
         positions = tf.data.Dataset.range(num_rows).batch(size, drop_remainder=drop)
         if not per_example:
-            ds = positions.map(lambda p: split(gather(p), with_augmentation=False))
+            ds = single_device_map(positions, lambda p: split(gather(p), with_augmentation=False))
         else:
-            ds = positions.map(gather).unbatch()
-            ds = ds.map(split, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+            ds = single_device_map(positions, gather).unbatch()
+            ds = single_device_map(ds, split, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
             if batch_size is not None:
                 ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
         return ds.with_options(options).prefetch(tf.data.AUTOTUNE)

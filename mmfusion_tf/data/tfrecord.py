@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from mmfusion_tf.data.decoders import _FORMAT_IEEE_FLOAT
 from mmfusion_tf.data.schema import DEFAULT_MAX_AUDIO_SECONDS, fields_for, label_spec
+from mmfusion_tf.data.single_device import single_device_map
 from mmfusion_tf.data.sources import from_source
 
 TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".tfrec")
@@ -171,4 +172,4 @@ def read_rows(files, fields, spec):
 
     files_ds = tf.data.Dataset.from_tensor_slices(files)
     records = files_ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return records.map(parse, num_parallel_calls=tf.data.AUTOTUNE), kinds
+    return single_device_map(records, parse, num_parallel_calls=tf.data.AUTOTUNE), kinds
