@@ -37,7 +37,7 @@ import tensorflow as tf
 
 from mmfusion_tf.data import decoders
 from mmfusion_tf.data.augment import augment_image
-from mmfusion_tf.data.row_cache import AUTO_CACHE_FRACTION, DecodedRowCache, RowCachedDataset, free_memory_bytes
+from mmfusion_tf.data.row_cache import AUTO_CACHE_FRACTION, DecodedRowCache, free_memory_bytes
 from mmfusion_tf.data.schema import DEFAULT_MAX_AUDIO_SECONDS, fields_for, label_spec
 from mmfusion_tf.data.single_device import single_device_filter, single_device_map
 from mmfusion_tf.data.sources import from_source, png_layout, wav_layout
@@ -410,25 +410,6 @@ def _end_of_pass(on_error, origin, report):
     return end_of_pass
 
 
-def _stored_rows(row_cache, lookup, row_index, assemble_args, end_of_pass, last_position):
-    """Positions -> the examples a complete `row_cache` holds for them, as decoding and the check give them.
-
-    For a sequential map: the batch holding `last_position` ends the pass,
-    which moves the shuffle order the earlier batches read. Nothing here can
-    fail, so nothing is checked.
-    """
-
-    def gather(positions):
-        rows = row_index(positions)
-        example = _assemble(lookup(positions, rows), row_cache.gather(rows), *assemble_args)
-        with tf.control_dependencies(tf.nest.flatten(example)):
-            done = tf.cond(positions[-1] == last_position, end_of_pass, lambda: tf.constant(True))
-        with tf.control_dependencies([done]):
-            return tf.nest.map_structure(tf.identity, example)
-
-    return gather
-
-
 # === Public API ===============================================================
 
 
@@ -683,28 +664,7 @@ def make_dataset(
             ds = ds.rebatch(int(batch_size), drop_remainder=drop_remainder)
         return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
-    def from_cache():
-        """What iterating runs once every row is stored: gathering from memory, no decoding, no check."""
-        per_example = augment or batch_size is None
-        size = decode_size if per_example else int(batch_size)
-        drop = drop_remainder and not per_example
-        emitted = num_rows // size * size if drop else num_rows
-        end_of_pass = _end_of_pass(on_error, origin, report)
-        gather = _stored_rows(row_cache, lookup, row_index, assemble_args, end_of_pass, emitted - 1)
-        positions = tf.data.Dataset.range(num_rows).batch(size, drop_remainder=drop)
-        if not per_example:
-            ds = single_device_map(positions, lambda p: split(gather(p), with_augmentation=False))
-        else:
-            ds = single_device_map(positions, gather).unbatch()
-            ds = single_device_map(ds, split, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-            if batch_size is not None:
-                ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
-        return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
-
-    if row_cache is None or (drop_remainder and num_rows < (batch_size or 1)):  # (no batch would end a pass)
-        return finish(ds)
-    # Each new iterator (every epoch of `fit`) instantiates its pipeline's functions again.
-    return RowCachedDataset(finish(ds), from_cache, row_cache)
+    return finish(ds)
 
 
 def _row_cache(cache, fields, kinds, num_rows):

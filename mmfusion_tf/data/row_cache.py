@@ -11,13 +11,12 @@ decoded. Rows are found by index, not by stream position. So, unlike
 - a row that fails to decode is never stored, so it is tried (and named,
   counted or raised) again on every pass.
 
-`RowCachedDataset` is what `make_dataset` returns with such a cache: the
-full pipeline, except that once every row is stored, iterating it runs a
-pipeline that only gathers from the cache. Keras creates a new iterator
-every epoch, and a new tf.data iterator instantiates (and optimises) every
-function of its pipeline again, the decoding branch included even when it
-is never taken: ~105-120 ms per epoch on AV-digits, against ~20-35 ms for the
-gathering pipeline.
+Once every row is stored, each batch takes the gathering branch of a
+`tf.cond`. The decoding branch is still instantiated by every new iterator
+(every epoch of `fit`), which costs little because the pipeline's functions
+take the single-device path (`single_device.py`): on AV-digits a pass
+gathering everything took ~49 ms, iterator included, against ~45 ms for a
+pipeline that only gathers.
 
 Example:
 
@@ -56,10 +55,6 @@ class DecodedRowCache:
             for name, spec in self.specs.items()
         }
 
-    def complete(self):
-        """Whether every row is stored (eager)."""
-        return bool(tf.reduce_all(self.stored))
-
     def gather(self, rows):
         """`{name: stored values of rows}`."""
         return {name: tf.gather(v, rows) for name, v in self.values.items()}
@@ -97,36 +92,3 @@ class DecodedRowCache:
             return tf.cond(tf.reduce_all(tf.gather(self.stored, rows)), gathered, decoded_and_stored)
 
         return decode_or_gather
-
-
-class RowCachedDataset(tf.data.Dataset):
-    """`full` (a `tf.data.Dataset`) whose iterators read `make_stored()` instead once `cache` is complete.
-
-    Transformations (`map`, `take`, a distribution strategy's rebatching)
-    build on `full`, which reads the cache too, only with the decoding
-    branch instantiated; `iter()` (as `fit`, `evaluate` and for-loops call
-    it) picks the gathering pipeline. Both give the same elements in the
-    same order. `make_stored` is called (and traced) at the first `iter()`,
-    so that a dataset never iterated does not pay for it, and `fit` pays in
-    its first epoch (with the rest of the tracing), not in a later one.
-    """
-
-    def __init__(self, full, make_stored, cache):
-        self._full, self._make_stored, self._stored, self._cache = full, make_stored, None, cache
-        super().__init__(full._variant_tensor)
-
-    def _inputs(self):
-        return [self._full]
-
-    @property
-    def element_spec(self):
-        return self._full.element_spec
-
-    def __iter__(self):
-        if not tf.executing_eagerly():  # inside a tf.function: the full pipeline
-            return iter(self._full)
-        if self._stored is None:
-            self._stored = self._make_stored()
-        if self._cache.complete():
-            return iter(self._stored)
-        return iter(self._full)
