@@ -1,4 +1,7 @@
-"""`mmfusion demo` end to end (quick settings): the command users run first."""
+"""`mmfusion demo` end to end (quick settings): the command users run first.
+
+The run takes minutes, so its tests are marked `slow` (`./run test -m slow`; `.ci/run` runs them).
+"""
 
 import json
 import os
@@ -22,6 +25,7 @@ def demo_run(tmp_path_factory, demo_cache_dir):
         return status, json.load(f), root, hub
 
 
+@pytest.mark.slow  # the whole quick demo: ~2-3 min on 2 cores
 def test_demo_report_has_the_documented_keys(demo_run):
     status, report, root, _ = demo_run
     assert status == 0
@@ -35,6 +39,7 @@ def test_demo_report_has_the_documented_keys(demo_run):
     assert os.path.exists(str(root / "out" / "report.json"))
 
 
+@pytest.mark.slow  # the whole quick demo: ~2-3 min on 2 cores
 def test_demo_trains_in_stages_and_writes_evaluation_plots(demo_run):
     _, report, root, _ = demo_run
     assert list(report["fused"]["history"]) == ["frozen", "fine_tune"]
@@ -50,6 +55,7 @@ def test_demo_trains_in_stages_and_writes_evaluation_plots(demo_run):
     assert curves["all"][-1] < curves["all"][0]
 
 
+@pytest.mark.slow  # the whole quick demo: ~2-3 min on 2 cores
 def test_demo_fusion_beats_every_single_modality(demo_run):
     _, report, _, _ = demo_run
     best_single = max(r["accuracy"] for r in report["unimodal"].values())
@@ -58,6 +64,7 @@ def test_demo_fusion_beats_every_single_modality(demo_run):
     assert report["fused"]["accuracy"] > best_single + 0.4
 
 
+@pytest.mark.slow  # the whole quick demo: ~2-3 min on 2 cores
 def test_demo_backbones_are_labelled_stand_ins_in_tf_hub_format(demo_run):
     _, report, _, hub = demo_run
     for card in report["backbones"].values():
@@ -70,6 +77,7 @@ def test_demo_backbones_are_labelled_stand_ins_in_tf_hub_format(demo_run):
     assert report["backbones"]["audio"]["source_task_val_accuracy"] > 0.9
 
 
+@pytest.mark.slow  # the whole quick demo: ~2-3 min on 2 cores
 def test_demo_ends_by_exporting_and_answering_over_grpc(demo_run):
     _, report, _, _ = demo_run
     export = report["export"]

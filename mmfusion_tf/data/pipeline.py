@@ -633,7 +633,8 @@ def make_dataset(
         if report_cached_passes:  # the end-of-pass marker goes through the cache as a flagged row
             ds = single_device_map(ds, lambda e: {**e, "__sentinel__": e["__pos__"] < 0}).unbatch()
         else:
-            ds = single_device_map(single_device_filter(ds, _has_rows), lambda e: split(_drop_marker(e), with_augmentation=False)).unbatch()
+            ds = single_device_filter(ds, _has_rows)
+            ds = single_device_map(ds, lambda e: split(_drop_marker(e), with_augmentation=False)).unbatch()
         ds = ds.cache() if stream_cache == "memory" else ds.cache(stream_cache)
         if report_cached_passes:
             ds = single_device_filter(ds, _cached_pass_reporter(origin, report))
@@ -659,7 +660,8 @@ def make_dataset(
             if batch_size is not None:
                 ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
         else:
-            ds = single_device_map(ds, lambda e: split(_drop_marker(e), with_augmentation=False), num_parallel_calls=tf.data.AUTOTUNE)
+            unmarked = lambda e: split(_drop_marker(e), with_augmentation=False)  # noqa: E731
+            ds = single_device_map(ds, unmarked, num_parallel_calls=tf.data.AUTOTUNE)
             # Rows skipped or decoded again in the check change batch sizes; this restores them.
             ds = ds.rebatch(int(batch_size), drop_remainder=drop_remainder)
         return ds.with_options(options).prefetch(tf.data.AUTOTUNE)

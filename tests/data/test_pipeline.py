@@ -468,12 +468,16 @@ def test_auto_cache_only_when_the_decoded_rows_fit_in_memory(files, hub_dir, tmp
     assert np.abs(_all(memory)[0]["audio"][6]).max() > 0.1  # "memory" caches whatever the size
 
 
-@pytest.mark.parametrize("options", [dict(training=True), dict(training=False, cache=None), dict(training=True, cache="memory")])
+@pytest.mark.parametrize(
+    "options", [dict(training=True), dict(training=False, cache=None), dict(training=True, cache="memory")]
+)
 def test_every_function_of_the_pipeline_takes_the_single_device_path(files, hub_dir, options):
     """Each new iterator (every epoch of `fit`) instantiates them again: none may go through Grappler."""
     ds = make_dataset(str(files / "data.csv"), _config(hub_dir), batch_size=4, **options)
     graph = tf.compat.v1.GraphDef.FromString(ds._as_serialized_graph().numpy())
     # `unbatch` and `rebatch` add TensorFlow's own `map(normalize)` (an identity on flat tensors).
-    data_functions = [f for f in graph.library.function if f.attr["_tf_data_function"].b and "_map_normalize_" not in f.signature.name]
+    data_functions = [
+        f for f in graph.library.function if f.attr["_tf_data_function"].b and "_map_normalize_" not in f.signature.name
+    ]
     assert len(data_functions) >= 3  # decode, check, split (and more)
     assert [f.signature.name for f in data_functions if not f.attr["experimental_ints_on_device"].b] == []

@@ -21,8 +21,9 @@ def test_map_gives_what_dataset_map_gives(num_parallel_calls):
         return {"x": x, "sum": tf.cond(x > 3, lambda: x + offset, lambda: -x), "text": tf.strings.as_string(x)}
 
     ds = tf.data.Dataset.range(9)
-    expected = _elements(ds.map(fn, num_parallel_calls=num_parallel_calls, deterministic=True))
-    got = single_device_map(ds, fn, num_parallel_calls=num_parallel_calls, deterministic=True)
+    order = {} if num_parallel_calls is None else {"deterministic": True}
+    expected = _elements(ds.map(fn, num_parallel_calls=num_parallel_calls, **order))
+    got = single_device_map(ds, fn, num_parallel_calls=num_parallel_calls, **order)
     assert got.element_spec == ds.map(fn).element_spec
     assert _elements(got) == expected
     assert [e["sum"] for e in expected] == [0, -1, -2, -3, 14, 15, 16, 17, 18]
