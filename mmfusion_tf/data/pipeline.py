@@ -621,9 +621,6 @@ def make_dataset(
     options = tf.data.Options()
     options.deterministic = deterministic
     options.autotune.enabled = bool(autotune)
-    # Every pipeline here ends with a prefetch, so this rewrite would add nothing; with autotuning
-    # on it fails on the single-device functions ("Expected only one fetch node").
-    options.experimental_optimization.inject_prefetch = False
     if stream_cache:
         # Everything deterministic happens once, before the cache: decoding, the
         # error check, resampling and (unless skips must be re-reported on every

@@ -35,6 +35,14 @@ except ImportError:  # another TensorFlow layout: plain `map`/`filter`
 _ATTRIBUTES = {"experimental_ints_on_device": True}
 
 
+def _options():
+    """tf.data's `inject_prefetch` rewrite fails on these functions when autotuning is on
+    ("Expected only one fetch node"), so datasets built here turn it off."""
+    options = tf.data.Options()
+    options.experimental_optimization.inject_prefetch = False
+    return options
+
+
 def _available():
     return dataset_ops is not None and not debug_mode.DEBUG_MODE
 
@@ -74,7 +82,7 @@ def single_device_map(ds, fn, num_parallel_calls=None, deterministic=None):
                 variant, captured, f=function, use_inter_op_parallelism=True, preserve_cardinality=True, **common
             )
 
-        return _SingleDeviceDataset(ds, fn, "Dataset.map()", sequential)
+        return _SingleDeviceDataset(ds, fn, "Dataset.map()", sequential).with_options(_options())
     order = {None: "default", True: "true", False: "false"}[None if deterministic is None else bool(deterministic)]
 
     def parallel(variant, captured, function, common):
@@ -83,7 +91,7 @@ def single_device_map(ds, fn, num_parallel_calls=None, deterministic=None):
             deterministic=order, use_inter_op_parallelism=True, preserve_cardinality=True, **common
         )
 
-    return _SingleDeviceDataset(ds, fn, "Dataset.map()", parallel)
+    return _SingleDeviceDataset(ds, fn, "Dataset.map()", parallel).with_options(_options())
 
 
 def single_device_filter(ds, predicate):
@@ -97,4 +105,4 @@ def single_device_filter(ds, predicate):
     filtered = _SingleDeviceDataset(ds, predicate, "Dataset.filter()", make_filter, keep_spec=True)
     if not filtered._fn.output_structure.is_compatible_with(tf.TensorSpec([], tf.bool)):
         raise ValueError(f"`predicate` must return a scalar tf.bool. Received: {filtered._fn.output_structure}")
-    return filtered
+    return filtered.with_options(_options())

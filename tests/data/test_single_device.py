@@ -39,7 +39,7 @@ def test_filter_gives_what_dataset_filter_gives_and_checks_the_predicate():
 
 def test_functions_carry_the_single_device_attribute():
     ds = single_device_filter(single_device_map(tf.data.Dataset.range(4), lambda x: x + 1), lambda x: x > 1)
-    for wrapper in (ds._fn, ds._input_dataset._fn):
+    for wrapper in (ds._input_dataset._fn, ds._input_dataset._input_dataset._input_dataset._fn):
         assert wrapper.function.function_def.attr["experimental_ints_on_device"].b
 
 
