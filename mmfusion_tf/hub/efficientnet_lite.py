@@ -8,7 +8,7 @@ is the layer `blocks_3_expand_conv`), so `import_image` copies weights by name.
 The model takes images with values in [0, 1] (TF-Hub's image convention), of
 any size: it resizes them to the variant's resolution and applies the
 checkpoint's normalisation ((255·x − 127) / 128 for the Lite checkpoints)
-itself. BatchNormalization always runs with its stored statistics (also when
+itself. BatchNormalization runs with its stored statistics by default (also when
 fine-tuning, as Keras' transfer-learning guide recommends for small batches);
 its scale and offset stay trainable.
 
@@ -153,12 +153,13 @@ class LitePreprocessing(keras.layers.Layer):
     def call(self, images):
         images = tf.cast(images, tf.float32)
         size = [self.resolution, self.resolution]
-        if tuple(images.shape[1:3]) != tuple(size):  # unknown or other size: resize in the graph
+        static = tuple(images.shape[1:3])
+        if None in static:  # size known only when called: resize unless it already fits
             same = tf.reduce_all(tf.equal(tf.shape(images)[1:3], size))
-            images = tf.cond(
-                same, lambda: tf.ensure_shape(images, [None, *size, None]),
-                lambda: tf.ensure_shape(tf.image.resize(images, size), [None, *size, None]),
-            )
+            images = tf.cond(same, lambda: images, lambda: tf.image.resize(images, size))
+            images = tf.ensure_shape(images, [None, *size, None])
+        elif static != tuple(size):
+            images = tf.image.resize(images, size)
         return (images * 255.0 - self.mean) / self.std
 
     def compute_output_shape(self, input_shape):
@@ -168,26 +169,27 @@ class LitePreprocessing(keras.layers.Layer):
         return {**super().get_config(), "resolution": self.resolution, "mean": self.mean, "std": self.std}
 
 
-def _batch_norm(x, name):
-    # training=False always: stored statistics, also when fine-tuning (scale/offset stay trainable).
-    return keras.layers.BatchNormalization(epsilon=BATCH_NORM_EPSILON, momentum=0.99, name=name)(x, training=False)
+def _batch_norm(x, name, frozen_statistics=True):
+    # frozen_statistics: stored statistics, also when fine-tuning (scale/offset stay trainable).
+    layer = keras.layers.BatchNormalization(epsilon=BATCH_NORM_EPSILON, momentum=0.99, name=name)
+    return layer(x, training=False) if frozen_statistics else layer(x)
 
 
 def _relu6(x, name):
     return keras.layers.ReLU(max_value=6.0, name=name)(x)
 
 
-def _block(x, config, index, expand, kernel, stride, filters_in, filters_out, drop_rate):
+def _block(x, index, expand, kernel, stride, filters_in, filters_out, drop_rate, frozen_statistics):
     prefix = f"blocks_{index}_"
     inputs = x
     channels = filters_in * expand
     if expand != 1:
         x = keras.layers.Conv2D(channels, 1, padding="same", use_bias=False, name=prefix + "expand_conv")(x)
-        x = _relu6(_batch_norm(x, prefix + "bn0"), prefix + "expand_relu6")
+        x = _relu6(_batch_norm(x, prefix + "bn0", frozen_statistics), prefix + "expand_relu6")
     x = keras.layers.DepthwiseConv2D(kernel, stride, padding="same", use_bias=False, name=prefix + "depthwise_conv")(x)
-    x = _relu6(_batch_norm(x, prefix + "bn1"), prefix + "depthwise_relu6")
+    x = _relu6(_batch_norm(x, prefix + "bn1", frozen_statistics), prefix + "depthwise_relu6")
     x = keras.layers.Conv2D(filters_out, 1, padding="same", use_bias=False, name=prefix + "project_conv")(x)
-    x = _batch_norm(x, prefix + "bn2")
+    x = _batch_norm(x, prefix + "bn2", frozen_statistics)
     if stride == 1 and filters_in == filters_out:
         if drop_rate > 0:
             x = DropConnect(drop_rate, name=prefix + "drop_connect")(x)
@@ -195,7 +197,10 @@ def _block(x, config, index, expand, kernel, stride, filters_in, filters_out, dr
     return x
 
 
-def efficientnet_lite(name="efficientnet-lite0", num_classes=1000, drop_connect_rate=DROP_CONNECT_RATE):
+def efficientnet_lite(
+    name="efficientnet-lite0", num_classes=1000, drop_connect_rate=DROP_CONNECT_RATE, resolution=None,
+    frozen_statistics=True,
+):
     """An EfficientNet-Lite variant as a functional model (random init; `import_image` fills in weights).
 
     Args:
@@ -203,6 +208,11 @@ def efficientnet_lite(name="efficientnet-lite0", num_classes=1000, drop_connect_
         num_classes: int, width of the classification layer.
         drop_connect_rate: float, stochastic depth of the last block (earlier
             blocks scale it down linearly), used only when training.
+        resolution: optional int, the side images are resized to (default:
+            the variant's, 224 for lite0); lower is faster, the weights are the same.
+        frozen_statistics: bool, BatchNormalization always uses its stored
+            statistics (right for fine-tuning pretrained weights on small
+            batches); False lets it follow `training` (training from scratch).
 
     Returns:
         `keras.Model` from `[batch, h, w, 3]` float images in [0, 1] to a dict:
@@ -210,18 +220,21 @@ def efficientnet_lite(name="efficientnet-lite0", num_classes=1000, drop_connect_
         ReLU6 features) and `classification` (`[batch, num_classes]` logits).
     """
     config = LiteConfig.from_name(name, num_classes)
+    resolution = config.resolution if resolution is None else resolution
+    if not isinstance(resolution, int) or not 32 <= resolution <= 1024:
+        raise ValueError(f"`resolution` must be an int in [32, 1024]. Received: resolution={resolution!r}")
 
     # === Functional Model ===
     images = keras.Input((None, None, 3), dtype="float32", name="images")
-    x = LitePreprocessing(config.resolution, name="preprocessing")(images)
+    x = LitePreprocessing(resolution, name="preprocessing")(images)
     x = keras.layers.Conv2D(32, 3, 2, padding="same", use_bias=False, name="conv_stem")(x)
-    x = _relu6(_batch_norm(x, "bn0"), "stem_relu6")
+    x = _relu6(_batch_norm(x, "bn0", frozen_statistics), "stem_relu6")
     blocks = list(config.blocks())
     for index, expand, kernel, stride, filters_in, filters_out in blocks:
-        x = _block(x, config, index, expand, kernel, stride, filters_in, filters_out,
-                   drop_connect_rate * index / len(blocks))
+        x = _block(x, index, expand, kernel, stride, filters_in, filters_out,
+                   drop_connect_rate * index / len(blocks), frozen_statistics)
     x = keras.layers.Conv2D(1280, 1, padding="same", use_bias=False, name="conv_head")(x)
-    x = _relu6(_batch_norm(x, "bn1"), "head_relu6")
+    x = _relu6(_batch_norm(x, "bn1", frozen_statistics), "head_relu6")
     features = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     logits = keras.layers.Dropout(config.dropout, name="dropout")(features)
     logits = keras.layers.Dense(config.num_classes, name="fc")(logits)

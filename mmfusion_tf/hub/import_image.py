@@ -104,7 +104,7 @@ def _to_keras(value, layout):
     return value
 
 
-def build_image_model(weights, variant="efficientnet-lite0", source=""):
+def build_image_model(weights, variant="efficientnet-lite0", source="", resolution=None):
     """`efficientnet_lite(variant)` with every weight taken from `weights` (a state dict of NumPy arrays).
 
     Every Keras weight must find its tensor with the right shape, and every
@@ -112,7 +112,7 @@ def build_image_model(weights, variant="efficientnet-lite0", source=""):
     layout mismatch is an error naming the tensor, never a silent partial load.
     """
     num_classes = weights["_fc.weight"].shape[0] if "_fc.weight" in weights else 1000
-    model = efficientnet_lite(variant, num_classes=num_classes)
+    model = efficientnet_lite(variant, num_classes=num_classes, resolution=resolution)
     used = set()
     for variable, key, layout in _assignments(model):
         if key not in weights:
@@ -137,7 +137,7 @@ def _variant_of(source):
     return next((v for v in VARIANTS if base.startswith(v)), None)
 
 
-def import_image(source, export_dir, variant=None, overwrite=False):
+def import_image(source, export_dir, variant=None, resolution=None, overwrite=False):
     """Writes an EfficientNet-Lite checkpoint as a TF-Hub image module.
 
     `export_dir` receives `module/` (the TF-Hub reusable SavedModel:
@@ -151,6 +151,9 @@ def import_image(source, export_dir, variant=None, overwrite=False):
         export_dir: str, destination folder.
         variant: optional str, the architecture (`efficientnet_lite.VARIANTS`);
             default: read from the packaged name or the file name.
+        resolution: optional int, the side images are resized to inside the
+            module (default: the variant's, 224 for lite0). Lower is faster
+            (the cost grows with its square); the weights are the same.
         overwrite: bool, replace an existing `export_dir`.
 
     Returns:
@@ -168,11 +171,13 @@ def import_image(source, export_dir, variant=None, overwrite=False):
         )
     config = LiteConfig.from_name(variant)
     weights = load_torch_state_dict(path)
-    model = build_image_model(weights, variant, source=path)
+    model = build_image_model(weights, variant, source=path, resolution=resolution)
+    resolution = config.resolution if resolution is None else resolution
     info = {
         "source": os.path.abspath(path),
         "variant": variant,
-        "resolution": config.resolution,
+        "resolution": resolution,
+        "checkpoint_resolution": config.resolution,
         "input": "[batch, height, width, 3] float32 in [0, 1], any size (resized bilinearly inside the module)",
         "normalisation": f"(255 * x - {PIXEL_MEAN:g}) / {PIXEL_STD:g}",
         "outputs": {

@@ -38,7 +38,7 @@ _DTYPES = {"float64": np.float64, "float32": np.float32, "float16": np.float16, 
            "int32": np.int32, "int16": np.int16, "int8": np.int8, "uint8": np.uint8, "bool": np.bool_}
 
 
-class UnsafeCheckpointError(pickle.UnpicklingError):
+class UnsafeCheckpointError(pickle.UnpicklingError, ValueError):
     """A checkpoint's pickle names something other than tensors and plain containers."""
 
 
