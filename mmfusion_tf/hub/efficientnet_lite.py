@@ -169,10 +169,27 @@ class LitePreprocessing(keras.layers.Layer):
         return {**super().get_config(), "resolution": self.resolution, "mean": self.mean, "std": self.std}
 
 
+@keras.saving.register_keras_serializable(package="mmfusion_tf")
+class FrozenStatisticsBatchNormalization(keras.layers.BatchNormalization):
+    """BatchNormalization that always normalises with its stored statistics; scale and offset still train.
+
+    A functional model passes its own `training` to every layer, so `layer(x, training=False)` at
+    build time does not keep a BatchNormalization in inference mode; this layer does.
+
+    Example:
+
+    >>> layer = FrozenStatisticsBatchNormalization()
+    >>> layer(tf.ones((4, 3)), training=True).shape
+    TensorShape([4, 3])
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        return super().call(inputs, training=False, mask=mask)
+
+
 def _batch_norm(x, name, frozen_statistics=True):
-    # frozen_statistics: stored statistics, also when fine-tuning (scale/offset stay trainable).
-    layer = keras.layers.BatchNormalization(epsilon=BATCH_NORM_EPSILON, momentum=0.99, name=name)
-    return layer(x, training=False) if frozen_statistics else layer(x)
+    layer_cls = FrozenStatisticsBatchNormalization if frozen_statistics else keras.layers.BatchNormalization
+    return layer_cls(epsilon=BATCH_NORM_EPSILON, momentum=0.99, name=name)(x)
 
 
 def _relu6(x, name):
