@@ -188,8 +188,10 @@ class FrozenStatisticsBatchNormalization(keras.layers.BatchNormalization):
 
 
 def _batch_norm(x, name, frozen_statistics=True):
-    layer_cls = FrozenStatisticsBatchNormalization if frozen_statistics else keras.layers.BatchNormalization
-    return layer_cls(epsilon=BATCH_NORM_EPSILON, momentum=0.99, name=name)(x)
+    if frozen_statistics:
+        return FrozenStatisticsBatchNormalization(epsilon=BATCH_NORM_EPSILON, momentum=0.99, name=name)(x)
+    # Trained from scratch on small data: statistics that follow within a few dozen steps.
+    return keras.layers.BatchNormalization(epsilon=BATCH_NORM_EPSILON, momentum=0.9, name=name)(x)
 
 
 def _relu6(x, name):
@@ -229,7 +231,8 @@ def efficientnet_lite(
             the variant's, 224 for lite0); lower is faster, the weights are the same.
         frozen_statistics: bool, BatchNormalization always uses its stored
             statistics (right for fine-tuning pretrained weights on small
-            batches); False lets it follow `training` (training from scratch).
+            batches); False lets it follow `training` (training from scratch; momentum
+            0.9 so its statistics catch up within a few dozen steps).
 
     Returns:
         `keras.Model` from `[batch, h, w, 3]` float images in [0, 1] to a dict:
