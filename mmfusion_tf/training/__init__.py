@@ -6,6 +6,7 @@ Example:
 >>> Trainer(ExperimentConfig.from_yaml("exp.yaml"), "runs/a").fit()
 """
 
+from mmfusion_tf.training.dead_backbones import DeadBackboneCheck, DeadBackboneWarning, dead_backbones
 from mmfusion_tf.training.contrastive import ContrastiveAlignment, info_nce, paired_similarity
 from mmfusion_tf.training.distribute import make_strategy
 from mmfusion_tf.training.l2sp import L2SPPenalty
@@ -16,7 +17,7 @@ from mmfusion_tf.training.stages import set_backbones_trainable, stage_learning_
 from mmfusion_tf.training.trainer import Trainer
 
 __all__ = [
-    "ContrastiveAlignment", "L2SPPenalty", "SmoothedSparseCategoricalCrossentropy", "Trainer", "apply_precision",
-    "classification_metrics", "info_nce", "make_strategy", "paired_similarity", "regression_metrics",
+    "ContrastiveAlignment", "DeadBackboneCheck", "DeadBackboneWarning", "L2SPPenalty", "SmoothedSparseCategoricalCrossentropy", "Trainer", "apply_precision",
+    "classification_metrics", "dead_backbones", "info_nce", "make_strategy", "paired_similarity", "regression_metrics",
     "resolve_precision", "set_backbones_trainable", "stage_learning_rate", "task_loss",
 ]

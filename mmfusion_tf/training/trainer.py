@@ -21,6 +21,7 @@ import time
 from mmfusion_tf._keras import quiet_dataset_end
 from mmfusion_tf.config import StageConfig
 from mmfusion_tf.training.callbacks import stage_callbacks
+from mmfusion_tf.training.dead_backbones import DeadBackboneCheck
 from mmfusion_tf.training.distribute import is_chief, make_strategy, read_tf_config
 from mmfusion_tf.training.experiment_data import balanced_class_weights, experiment_datasets, experiment_sources
 from mmfusion_tf.training.files import fingerprint, write_json_atomic
@@ -145,6 +146,7 @@ class Trainer:
         if self.experiment.training.class_weights == "balanced":
             class_weight = balanced_class_weights(self.experiment, self.sources["train"])
 
+        checked_backbones = False
         for stage in self.stage_plan():
             if stage.name in state["completed"] or stage.epochs == 0:
                 continue
@@ -156,12 +158,15 @@ class Trainer:
                       f"trainable backbone weights {trainable}")
             warmup = stage.name == WARMUP_STAGE  # only the alignment loss: nothing to validate
             validation = None if warmup else self.val_ds
+            extra = list(self.extra_callbacks)
+            if not checked_backbones:  # the first stage run warns about frozen backbones that give constant features
+                extra.append(DeadBackboneCheck(self.train_ds, self.experiment.model))
+                checked_backbones = True
             with quiet_dataset_end():
                 self.model.fit(
                     self.train_ds, validation_data=validation, epochs=stage.epochs,
                     shuffle=False,  # make_dataset shuffles itself (seeded)
-                    callbacks=stage_callbacks(work_dir, stage, self.experiment.training, validation is not None,
-                                              self.extra_callbacks),
+                    callbacks=stage_callbacks(work_dir, stage, self.experiment.training, validation is not None, extra),
                     class_weight=None if warmup else class_weight,
                     verbose=self.verbose,
                 )
