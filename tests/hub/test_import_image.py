@@ -57,9 +57,20 @@ def reference():
 
 @pytest.fixture(scope="module")
 def imported(reference, tmp_path_factory):
+    """The reference written as a .pth and imported by `mmfusion hub import-image` (its printout kept)."""
+    import contextlib
+    import io
+
+    from mmfusion_tf.cli import main
+
     folder = tmp_path_factory.mktemp("lite")
     path = write_state_dict(str(folder / "efficientnet-lite0-test.pth"), _state_dict(reference))
-    return import_image(path, str(folder / "hub" / "lite0"), resolution=RESOLUTION)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["hub", "import-image", path, "--output", str(folder / "hub" / "lite0"),
+                     "--resolution", str(RESOLUTION)])
+    assert code == 0
+    return {"module": str(folder / "hub" / "lite0" / "module"), "printed": out.getvalue()}
 
 
 def test_architecture_matches_the_checkpoint_layout():
@@ -139,17 +150,12 @@ def test_variant_must_be_known(tmp_path):
         import_image(path, str(tmp_path / "out"), variant="efficientnet-b0")
 
 
-def test_cli_writes_into_the_hub_folder(reference, tmp_path, hub_folders, capsys):
-    from mmfusion_tf.cli import main
-
-    path = write_state_dict(str(tmp_path / "efficientnet-lite0-test.pth"), _state_dict(reference))
-    code = main(["hub", "import-image", path, "--name", "lite-test", "--resolution", str(RESOLUTION)])
-    out = capsys.readouterr().out
-    assert code == 0
-    assert f"module:     {os.path.join(hub_folders['mirror'], 'lite-test', 'module')}" in out
-    assert "handle:     local-hub://lite-test/module" in out
-    encoder = ImageEncoder("local-hub://lite-test/module", image_size=(RESOLUTION, RESOLUTION),
-                           output_key="feature_vector")
+def test_cli_prints_what_it_wrote_and_the_hub_finds_it(imported, monkeypatch):
+    assert f"module:     {imported['module']}" in imported["printed"]
+    assert "variant:    efficientnet-lite0, images resized to 64 px inside, 4,694,024 parameters" in imported["printed"]
+    hub_folder = os.path.dirname(os.path.dirname(imported["module"]))
+    monkeypatch.setenv("MMFUSION_HUB_DIR", hub_folder)
+    encoder = ImageEncoder("local-hub://lite0/module", image_size=(RESOLUTION, RESOLUTION), output_key="feature_vector")
     assert encoder(np.zeros((1, RESOLUTION, RESOLUTION, 3), "uint8")).shape == (1, 1280)
 
 
