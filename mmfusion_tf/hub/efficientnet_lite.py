@@ -86,7 +86,14 @@ class LiteConfig:
             if stage not in (0, last):  # nor are the first and last stages' depths
                 repeats = int(math.ceil(self.depth * repeats))
             for repeat in range(repeats):
-                yield index, expand, kernel, stride if repeat == 0 else 1, filters_in if repeat == 0 else filters_out, filters_out
+                yield (
+                    index,
+                    expand,
+                    kernel,
+                    stride if repeat == 0 else 1,
+                    filters_in if repeat == 0 else filters_out,
+                    filters_out,
+                )
                 index += 1
 
 
@@ -217,7 +224,10 @@ def _block(x, index, expand, kernel, stride, filters_in, filters_out, drop_rate,
 
 
 def efficientnet_lite(
-    name="efficientnet-lite0", num_classes=1000, drop_connect_rate=DROP_CONNECT_RATE, resolution=None,
+    name="efficientnet-lite0",
+    num_classes=1000,
+    drop_connect_rate=DROP_CONNECT_RATE,
+    resolution=None,
     frozen_statistics=True,
 ):
     """An EfficientNet-Lite variant as a functional model (random init; `import_image` fills in weights).
@@ -251,8 +261,17 @@ def efficientnet_lite(
     x = _relu6(_batch_norm(x, "bn0", frozen_statistics), "stem_relu6")
     blocks = list(config.blocks())
     for index, expand, kernel, stride, filters_in, filters_out in blocks:
-        x = _block(x, index, expand, kernel, stride, filters_in, filters_out,
-                   drop_connect_rate * index / len(blocks), frozen_statistics)
+        x = _block(
+            x,
+            index,
+            expand,
+            kernel,
+            stride,
+            filters_in,
+            filters_out,
+            drop_connect_rate * index / len(blocks),
+            frozen_statistics,
+        )
     x = keras.layers.Conv2D(1280, 1, padding="same", use_bias=False, name="conv_head")(x)
     x = _relu6(_batch_norm(x, "bn1", frozen_statistics), "head_relu6")
     features = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)

@@ -106,8 +106,10 @@ def build_image_model(weights, variant="efficientnet-lite0", source="", resoluti
     """
     num_classes = weights["_fc.weight"].shape[0] if "_fc.weight" in weights else 1000
     model = efficientnet_lite(variant, num_classes=num_classes, resolution=resolution)
-    assignments = ((variable, _to_keras(weights[key], layout) if key in weights else None, key)
-                   for variable, key, layout in _assignments(model))
+    assignments = (
+        (variable, _to_keras(weights[key], layout) if key in weights else None, key)
+        for variable, key, layout in _assignments(model)
+    )
     used = assign_checkpoint_weights(assignments, source, variant, " in Keras layout (wrong variant?)")
     unused = sorted(k for k in weights if k not in used and not k.endswith("num_batches_tracked"))
     if unused:

@@ -29,13 +29,28 @@ import numpy as np
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _LEGACY_PROTOCOL = 1001
 _STORAGE_DTYPES = {
-    "DoubleStorage": np.float64, "FloatStorage": np.float32, "HalfStorage": np.float16,
-    "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16, "CharStorage": np.int8,
-    "ByteStorage": np.uint8, "BoolStorage": np.bool_,
+    "DoubleStorage": np.float64,
+    "FloatStorage": np.float32,
+    "HalfStorage": np.float16,
+    "LongStorage": np.int64,
+    "IntStorage": np.int32,
+    "ShortStorage": np.int16,
+    "CharStorage": np.int8,
+    "ByteStorage": np.uint8,
+    "BoolStorage": np.bool_,
 }
 # torch.UntypedStorage / TypedStorage pickles name the dtype instead of a storage class.
-_DTYPES = {"float64": np.float64, "float32": np.float32, "float16": np.float16, "int64": np.int64,
-           "int32": np.int32, "int16": np.int16, "int8": np.int8, "uint8": np.uint8, "bool": np.bool_}
+_DTYPES = {
+    "float64": np.float64,
+    "float32": np.float32,
+    "float16": np.float16,
+    "int64": np.int64,
+    "int32": np.int32,
+    "int16": np.int16,
+    "int8": np.int8,
+    "uint8": np.uint8,
+    "bool": np.bool_,
+}
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError, ValueError):
@@ -60,13 +75,30 @@ class _TensorRef:
     def __init__(self, storage, offset, size, stride):
         self.storage, self.offset, self.size, self.stride = storage, int(offset), tuple(size), tuple(stride)
 
-    def numpy(self):
+    def numpy(self, name, source):
         flat = self.storage.array
+        if (
+            self.offset < 0
+            or min(self.size, default=0) < 0
+            or min(self.stride, default=0) < 0
+            or len(self.stride) != len(self.size)
+        ):
+            raise ValueError(
+                f"{source}: tensor {name!r} has an invalid view (offset {self.offset}, size {self.size}, "
+                f"stride {self.stride})."
+            )
+        last = (
+            self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride))
+            if all(self.size)
+            else self.offset - 1
+        )
+        if last >= len(flat):  # as_strided would read past the storage
+            raise ValueError(f"{source}: tensor {name!r} reaches element {last} of a storage of {len(flat)} elements.")
         if not self.size:
             return flat[self.offset].copy()
         itemsize = flat.dtype.itemsize
         view = np.lib.stride_tricks.as_strided(
-            flat[self.offset:], shape=self.size, strides=[s * itemsize for s in self.stride], writeable=False
+            flat[self.offset :], shape=self.size, strides=[s * itemsize for s in self.stride], writeable=False
         )
         return np.ascontiguousarray(view)
 
@@ -122,7 +154,7 @@ def _finish(state, source):
     for name, value in state.items():
         if not isinstance(value, _TensorRef):
             raise ValueError(f"{source}: entry {name!r} is a {type(value).__name__}, not a tensor.")
-        out[name] = value.numpy()
+        out[name] = value.numpy(name, source)
     return out
 
 
@@ -157,8 +189,9 @@ def _load_legacy(f, source):
         (numel,) = struct.unpack("<q", header)
         data = f.read(numel * storage.dtype.itemsize)
         if len(data) != numel * storage.dtype.itemsize:
-            raise ValueError(f"{source}: truncated file (storage {key!r} has {len(data)} of "
-                             f"{numel * storage.dtype.itemsize} bytes).")
+            raise ValueError(
+                f"{source}: truncated file (storage {key!r} has {len(data)} of {numel * storage.dtype.itemsize} bytes)."
+            )
         storage.array = np.frombuffer(data, dtype=storage.dtype.newbyteorder("<"))
     missing = [k for k, s in storages.items() if s.array is None]
     if missing:

@@ -68,8 +68,14 @@ def dead_backbones(model, config, features, atol=ATOL, rtol=RTOL):
         spread = float(values.std(axis=0).mean())
         scale = float(np.abs(values).mean())
         if not np.isfinite(spread) or spread <= atol + rtol * scale:
-            dead.append({"modality": modality.name, "handle": modality.handle or modality.preset,
-                         "spread": spread, "scale": scale})
+            dead.append(
+                {
+                    "modality": modality.name,
+                    "handle": modality.handle or modality.preset,
+                    "spread": spread,
+                    "scale": scale,
+                }
+            )
     return dead
 
 
@@ -84,7 +90,8 @@ def warn_dead_backbones(model, config, features, atol=ATOL, rtol=RTOL):
             "random-init weights (e.g. a Keras application exported with weights=None); otherwise a wrong "
             "`output_key` or `value_range`. Use pretrained weights (e.g. preset 'efficientnet_lite0_imagenet') "
             "or fine-tune the backbone from the first stage.",
-            DeadBackboneWarning, stacklevel=2,
+            DeadBackboneWarning,
+            stacklevel=2,
         )
     return dead
 

@@ -8,14 +8,22 @@ import pytest
 
 import mmfusion_tf as mmf
 from mmfusion_tf.datasets.flipkart import (
-    CATEGORICAL_COLUMNS, CATEGORIES, NUMERIC_COLUMNS, flipkart_products, split_products,
+    CATEGORICAL_COLUMNS,
+    CATEGORIES,
+    NUMERIC_COLUMNS,
+    flipkart_products,
+    split_products,
 )
 from tests import hub_modules as hm
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "flipkart_products")
-needs_data = pytest.mark.skipif(not os.path.isdir(ROOT), reason="offline data folder ../shared/data/flipkart_products is absent")
-HEADER = ("uniq_id,product_name,description,product_category_tree,retail_price,discounted_price,image,"
-          "is_FK_Advantage_product,product_rating,overall_rating,brand,product_specifications\n")
+needs_data = pytest.mark.skipif(
+    not os.path.isdir(ROOT), reason="offline data folder ../shared/data/flipkart_products is absent"
+)
+HEADER = (
+    "uniq_id,product_name,description,product_category_tree,retail_price,discounted_price,image,"
+    "is_FK_Advantage_product,product_rating,overall_rating,brand,product_specifications\n"
+)
 
 
 def _folder(tmp_path, rows):
@@ -81,10 +89,17 @@ def test_manifest_feeds_make_dataset(hub_dir):
     rows = {k: v[:8] for k, v in test.items()}
     rows["label"] = rows["category"]
     config = mmf.ModelConfig(
-        modalities=[mmf.ImageModality(name="image", handle=hub_dir["image"], image_size=[hm.IMAGE_SIZE] * 2,
-                                      input_shape=[hm.IMAGE_SIZE, hm.IMAGE_SIZE, 3]),
-                    mmf.TabularModality(name="table", numeric_features=list(NUMERIC_COLUMNS),
-                                        categorical_features={"brand": None})],
+        modalities=[
+            mmf.ImageModality(
+                name="image",
+                handle=hub_dir["image"],
+                image_size=[hm.IMAGE_SIZE] * 2,
+                input_shape=[hm.IMAGE_SIZE, hm.IMAGE_SIZE, 3],
+            ),
+            mmf.TabularModality(
+                name="table", numeric_features=list(NUMERIC_COLUMNS), categorical_features={"brand": None}
+            ),
+        ],
         head=mmf.HeadConfig(task="multiclass", labels=list(CATEGORIES)),
     )
     model = mmf.build_model(config, adapt_data=rows)

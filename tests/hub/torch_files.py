@@ -18,8 +18,12 @@ import zipfile
 
 import numpy as np
 
-_STORAGE_NAMES = {np.dtype("float32"): "FloatStorage", np.dtype("int64"): "LongStorage",
-                  np.dtype("float16"): "HalfStorage", np.dtype("int32"): "IntStorage"}
+_STORAGE_NAMES = {
+    np.dtype("float32"): "FloatStorage",
+    np.dtype("int64"): "LongStorage",
+    np.dtype("float16"): "HalfStorage",
+    np.dtype("int32"): "IntStorage",
+}
 
 
 @contextlib.contextmanager
@@ -101,7 +105,8 @@ def write_state_dict(path, arrays, layout="legacy", tensors=None):
     if tensors:
         by_name = {name: t.storage for name, t in state.items()}
         state = collections.OrderedDict(
-            (name, _Tensor(by_name[base], offset, shape, stride)) for name, (base, offset, shape, stride) in tensors.items()
+            (name, _Tensor(by_name[base], offset, shape, stride))
+            for name, (base, offset, shape, stride) in tensors.items()
         )
         used = {id(t.storage) for t in state.values()}
         storages = [s for s in storages if id(s) in used]
@@ -112,11 +117,16 @@ def write_state_dict(path, arrays, layout="legacy", tensors=None):
             archive.writestr("archive/data.pkl", body)
             archive.writestr("archive/version", "3\n")
             for storage in storages:
-                archive.writestr(f"archive/data/{storage.key}", storage.array.astype(storage.array.dtype.newbyteorder("<")).tobytes())
+                archive.writestr(
+                    f"archive/data/{storage.key}", storage.array.astype(storage.array.dtype.newbyteorder("<")).tobytes()
+                )
         return path
     with open(path, "wb") as f:
-        for header in (0x1950A86A20F9469CFC6C, 1001, {"protocol_version": 1001, "little_endian": True,
-                                                      "type_sizes": {"short": 2, "int": 4, "long": 4}}):
+        for header in (
+            0x1950A86A20F9469CFC6C,
+            1001,
+            {"protocol_version": 1001, "little_endian": True, "type_sizes": {"short": 2, "int": 4, "long": 4}},
+        ):
             pickle.dump(header, f, protocol=2)
         f.write(body)
         pickle.dump([s.key for s in storages], f, protocol=2)

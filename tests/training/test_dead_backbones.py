@@ -19,8 +19,9 @@ def dead_hub_dir(hub_dir, tmp_path_factory):
     keras.utils.set_random_seed(4)
     images = keras.Input((hm.IMAGE_SIZE, hm.IMAGE_SIZE, 3))
     pooled = keras.layers.GlobalAveragePooling2D()(images)
-    features = keras.layers.Dense(hm.IMAGE_DIM, kernel_initializer=keras.initializers.RandomNormal(stddev=1e-12),
-                                  bias_initializer="zeros")(pooled)
+    features = keras.layers.Dense(
+        hm.IMAGE_DIM, kernel_initializer=keras.initializers.RandomNormal(stddev=1e-12), bias_initializer="zeros"
+    )(pooled)
     path = export_keras_as_hub_module(keras.Model(images, features), str(tmp_path_factory.mktemp("dead") / "image"))
     return {**hub_dir, "image": path}
 
@@ -65,8 +66,9 @@ def test_no_warning_for_a_trainable_backbone(dead_hub_dir):
     check = DeadBackboneCheck({k: data[k] for k in ("image", "audio")}, config)
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeadBackboneWarning)
-        model.fit({k: data[k] for k in ("image", "audio")}, np.zeros(32, "int64"), epochs=1, verbose=0,
-                  callbacks=[check])
+        model.fit(
+            {k: data[k] for k in ("image", "audio")}, np.zeros(32, "int64"), epochs=1, verbose=0, callbacks=[check]
+        )
     assert check.dead == []
 
 
