@@ -204,13 +204,29 @@ class FusionConfig:
 
 @dataclass
 class HeadConfig:
-    """Task head: `task` in binary | multiclass | multilabel | regression."""
+    """Task head: `task` in binary | multiclass | multilabel | regression.
+
+    `modality_heads=True` adds one small head per modality (on its encoder
+    features) next to the fused head: each gets its own loss while training
+    (`training.balancing` weighs them), and the model's prediction is a
+    decision blend of the fused and per-modality heads whose weights (per
+    pattern of present modalities) and temperature are fitted on validation
+    (`training.calibrate`). With it off, the blend is the fused head alone.
+
+    Regression: with `standardize_target`, the head predicts in standard
+    units and rescales with `target_stats` `[mean, std]` (learned from the
+    training labels when None), so losses see unit-scale targets while
+    predictions, metrics and exports stay in label units.
+    """
 
     task: str = "multiclass"
     num_classes: Optional[int] = None
     labels: Optional[list] = None
     hidden_units: list = field(default_factory=lambda: [64])
     dropout: float = 0.1
+    modality_heads: bool = False
+    standardize_target: bool = True
+    target_stats: Optional[list] = None
 
     @property
     def class_count(self):
@@ -242,6 +258,18 @@ class HeadConfig:
             raise ValueError(f"{where}.labels must have 2 names for task='binary'. Received: {self.labels}")
         if not 0.0 <= float(self.dropout) < 1.0:
             raise ValueError(f"{where}.dropout must be in [0, 1). Received: dropout={self.dropout}")
+        if self.target_stats is not None:
+            if self.task != "regression":
+                raise ValueError(f"{where}.target_stats applies to task='regression'. Received: task={self.task!r}")
+            if len(self.target_stats) != 2 or not float(self.target_stats[1]) > 0:
+                raise ValueError(f"{where}.target_stats must be [mean, std] with std > 0. Received: {self.target_stats}")
+
+    @property
+    def target_scale(self):
+        """`(mean, std)` the regression head rescales with, or None (no standardisation)."""
+        if self.task != "regression" or not self.standardize_target or self.target_stats is None:
+            return None
+        return float(self.target_stats[0]), float(self.target_stats[1])
 
 
 # === Model ===
@@ -340,6 +368,7 @@ PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 LR_SCHEDULES = ("constant", "cosine")
 CONTRASTIVE_MODES = ("alongside", "warmup")
+BALANCING = ("none", "gradient_blending")
 
 
 def _check_choice(value, allowed, where):
@@ -467,6 +496,14 @@ class TrainingConfig:
     `early_stopping_patience` 0 turns early stopping off; `tpu` names the
     TPU of `strategy: tpu` ("local" on a TPU VM, a TPU name or a `grpc://`
     address; None lets the cluster resolver find it).
+
+    `select_best` keeps the weights that scored best on `monitor` over all
+    stages (not the last stage's). With `model.head.modality_heads`, each
+    per-modality head's loss starts at weight `auxiliary_weight` (the fused
+    head's at 1) and `balancing="gradient_blending"` re-weighs them after
+    every epoch from their overfitting-to-generalisation ratio (Wang et al.,
+    CVPR 2020); `calibrate` fits the decision blend and the temperature on
+    the validation split after training.
     """
 
     stages: list = field(default_factory=default_stages)
@@ -483,6 +520,10 @@ class TrainingConfig:
     monitor: str = "val_loss"
     tensorboard: bool = True
     checkpoints: bool = True
+    select_best: bool = True
+    balancing: str = "gradient_blending"
+    auxiliary_weight: float = 1.0
+    calibrate: bool = True
 
     def validate(self, modality_names=(), where="training"):
         if not self.stages:
@@ -501,6 +542,9 @@ class TrainingConfig:
             raise ValueError(f"{where}.l2_sp must be >= 0. Received: l2_sp={self.l2_sp}")
         if not 0.0 <= float(self.label_smoothing) < 1.0:
             raise ValueError(f"{where}.label_smoothing must be in [0, 1). Received: label_smoothing={self.label_smoothing}")
+        _check_choice(self.balancing, BALANCING, f"{where}.balancing")
+        if float(self.auxiliary_weight) < 0:
+            raise ValueError(f"{where}.auxiliary_weight must be >= 0. Received: auxiliary_weight={self.auxiliary_weight}")
         if int(self.early_stopping_patience) < 0:
             raise ValueError(f"{where}.early_stopping_patience must be >= 0. Received: {self.early_stopping_patience}")
         self.contrastive.validate(modality_names, f"{where}.contrastive")

@@ -126,7 +126,9 @@ def build_model(config, adapt_data=None, contrastive=None):
     the feature keys of the tf.data pipeline. Outputs are a dict:
     `logits`, `probabilities` (classification) or `prediction`
     (regression), and `fusion_weights` `[batch, M]` (the weight each
-    modality received for each example, in `config.modality_names` order).
+    modality received for each example, in `config.modality_names` order);
+    with `config.head.modality_heads` also the fused and per-modality
+    heads' outputs (`build_head`).
 
     Args:
         config: `ModelConfig`.
@@ -187,7 +189,10 @@ def build_model(config, adapt_data=None, contrastive=None):
             presence = PresenceMask(len(names), from_inputs=False, name="presence")(features[0])
         presence = modality_dropout(presence)
     fused, weights = fusion(features, presence=presence)
-    outputs = build_head(config.head, fused, late_prediction=isinstance(fusion, fusion_layers.LateFusion))
+    outputs = build_head(
+        config.head, fused, late_prediction=isinstance(fusion, fusion_layers.LateFusion), features=features,
+        modality_names=names, presence=presence,
+    )
     outputs["fusion_weights"] = weights_out(weights)
 
     # === Config ===

@@ -16,6 +16,15 @@ class FusionModel(keras.Model):
     works with `compile(loss=..., metrics=[...])` as for a single-output
     model. Nothing else changes: `fit`, callbacks, `.keras` saving.
 
+    With per-modality heads (`HeadConfig.modality_heads`), the compiled loss
+    is computed on the fused head (`fused_logits` / `fused_prediction`) and
+    each modality head adds the same loss on its own output, weighted by
+    the `modality_heads` layer's `loss_weights` (an example whose modality
+    is absent, `<name>_present` = 0, does not count for that head). The
+    training `loss` is that weighted sum; `val_loss` (evaluation) is the
+    fused head's task loss alone, so it stays comparable across epochs
+    whatever the weights. `fused_loss` and `<modality>_loss` log each head.
+
     Example:
 
     >>> model = build_model(config)            # returns a FusionModel
@@ -47,21 +56,66 @@ class FusionModel(keras.Model):
 
     @property
     def loss_output(self):
-        """Name of the output the loss is computed on."""
-        return "logits" if "logits" in self.output_keys else "prediction"
+        """Name of the output the compiled loss is computed on."""
+        keys = self.output_keys
+        for name in ("fused_logits", "logits", "fused_prediction"):
+            if name in keys:
+                return name
+        return "prediction"
 
     @property
     def metrics_output(self):
         """Name of the output the compiled metrics see."""
         return "probabilities" if "probabilities" in self.output_keys else "prediction"
 
+    @property
+    def modality_output(self):
+        """Name of the per-modality heads' output, or None."""
+        for name in ("modality_logits", "modality_predictions"):
+            if name in self.output_keys:
+                return name
+        return None
+
+    def modality_heads(self):
+        """The `ModalityHeads` layer, or None."""
+        if self.modality_output is None:
+            return None
+        return self.get_layer("modality_heads")
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        if isinstance(y_pred, dict):
-            y_pred = y_pred[self.loss_output]
+        outputs = y_pred if isinstance(y_pred, dict) else None
+        if outputs is not None:
+            y_pred = outputs[self.loss_output]
         loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+        heads = self.modality_heads() if outputs is not None else None
+        if heads is not None and self._compile_loss is not None:
+            loss = self._add_modality_losses(heads, loss, x, y, outputs, sample_weight, training)
         if training and getattr(self, "_penalties", None):
             loss = loss + sum(tf.cast(penalty(), loss.dtype) for penalty in self._penalties)
         return loss
+
+    def _add_modality_losses(self, heads, loss, x, y, outputs, sample_weight, training):
+        """`loss` (fused head + extra losses) with the weighted modality-head losses added when training."""
+        loss_fn = self.loss if isinstance(self.loss, keras.losses.Loss) else keras.losses.get(self.loss)
+        fused = self._compile_loss(y, outputs[self.loss_output], sample_weight)
+        modality = outputs[self.modality_output]
+        weights = tf.cast(heads.loss_weights, loss.dtype)
+        head_losses, shares = [], []
+        for k, name in enumerate(heads.modality_names):
+            weight, share = sample_weight, 1.0
+            present = x.get(f"{name}_present") if isinstance(x, dict) else None
+            if present is not None:  # mean over the examples that have the modality
+                present = tf.reshape(tf.cast(present, tf.float32), [-1])
+                share = tf.reduce_mean(present)
+                weight = present if weight is None else tf.reshape(tf.cast(weight, tf.float32), [-1]) * present
+            value = loss_fn(y, modality[:, k], sample_weight=weight) / tf.maximum(share, 1e-6)
+            head_losses.append(tf.cast(value, loss.dtype))
+            shares.append(share)
+        for tracker, value, share in zip(heads.loss_trackers, head_losses + [fused], shares + [1.0]):
+            tracker.update_state(value, sample_weight=share)  # batches without the modality do not count
+        if not training:
+            return loss
+        return loss + (weights[-1] - 1.0) * fused + sum(weights[k] * value for k, value in enumerate(head_losses))
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         if isinstance(y_pred, dict):

@@ -7,7 +7,7 @@ from mmfusion_tf._keras import keras
 _EPSILON = 1e-7
 
 
-def build_head(head, fused, late_prediction=False):
+def build_head(head, fused, late_prediction=False, features=None, modality_names=None, presence=None):
     """Named outputs for `head` (a `HeadConfig`) on top of the `fused` tensor.
 
     Returns `{"logits", "probabilities"}` for classification or
@@ -17,25 +17,51 @@ def build_head(head, fused, late_prediction=False):
     the logits of the mixture of the per-modality probabilities
     (classification) or the mixed values (regression); the head only
     applies the activation.
-    """
-    activation = "softmax" if head.task == "multiclass" else "sigmoid"
-    if late_prediction:
-        if head.task == "regression":
-            return {"prediction": keras.layers.Activation("linear", dtype="float32", name="prediction_cast")(fused)}
-        logits = keras.layers.Activation("linear", dtype="float32", name="logits")(fused)
-        probabilities = keras.layers.Activation(activation, dtype="float32", name="probabilities")(logits)
-        return {"logits": logits, "probabilities": probabilities}
 
-    x = fused
-    for i, units in enumerate(head.hidden_units):
-        x = keras.layers.Dropout(head.dropout, name=f"head_dropout_{i}")(x)
-        x = keras.layers.Dense(units, activation="relu", name=f"head_hidden_{i}")(x)
-    x = keras.layers.Dropout(head.dropout, name="head_dropout")(x)
-    if head.task == "regression":
-        return {"prediction": keras.layers.Dense(1, dtype="float32", name="prediction")(x)}
-    logits = keras.layers.Dense(head.num_outputs, dtype="float32", name="logits")(x)
+    With `head.modality_heads` and two or more modalities (`features`, the
+    encoder outputs in `modality_names` order), `ModalityHeads` adds
+    `modality_logits` `[B, M, K]` (regression: `modality_predictions`) and
+    the fused head's own output is `fused_logits` (`fused_prediction`);
+    `logits` (`prediction`) is then their `DecisionBlend` under `presence`.
+    Classification `logits` always pass a `DecisionBlend` (its temperature).
+    """
+    from mmfusion_tf.models.decision_blend import DecisionBlend
+    from mmfusion_tf.models.modality_heads import ModalityHeads
+
+    regression = head.task == "regression"
+    scale = head.target_scale
+    if late_prediction:
+        x = fused
+    else:
+        x = fused
+        for i, units in enumerate(head.hidden_units):
+            x = keras.layers.Dropout(head.dropout, name=f"head_dropout_{i}")(x)
+            x = keras.layers.Dense(units, activation="relu", name=f"head_hidden_{i}")(x)
+        x = keras.layers.Dropout(head.dropout, name="head_dropout")(x)
+        x = keras.layers.Dense(head.num_outputs, dtype="float32", name="prediction" if regression else "logits")(x)
+    x = keras.layers.Activation("linear", dtype="float32", name="fused_output")(x)
+    if regression and scale is not None:
+        x = keras.layers.Rescaling(scale=scale[1], offset=scale[0], dtype="float32", name="target_rescale")(x)
+
+    modality = None
+    if head.modality_heads and features is not None and len(features) > 1:
+        modality = ModalityHeads(
+            modality_names, head.num_outputs, hidden_units=head.hidden_units[0] if head.hidden_units else 0,
+            dropout=head.dropout, target_scale=scale, name="modality_heads",
+        )(features)
+    if regression:
+        if modality is None:
+            return {"prediction": x}
+        blend = DecisionBlend(len(features), mode="values", name="decision_blend")
+        return {"prediction": blend(x, modality, presence), "fused_prediction": x, "modality_predictions": modality}
+    blend = DecisionBlend(0 if modality is None else len(features), name="decision_blend")
+    logits = blend(x) if modality is None else blend(x, modality, presence)
+    activation = "softmax" if head.task == "multiclass" else "sigmoid"
     probabilities = keras.layers.Activation(activation, dtype="float32", name="probabilities")(logits)
-    return {"logits": logits, "probabilities": probabilities}
+    outputs = {"logits": logits, "probabilities": probabilities}
+    if modality is not None:
+        outputs.update(fused_logits=x, modality_logits=modality)
+    return outputs
 
 
 @keras.saving.register_keras_serializable(package="mmfusion_tf")
@@ -65,12 +91,11 @@ class ProbabilitiesToLogits(keras.layers.Layer):
 
 
 def default_loss(head):
-    """Loss on the model's `logits` (classification) or `prediction` (regression)."""
-    if head.task == "multiclass":
-        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    if head.task in ("binary", "multilabel"):
-        return keras.losses.BinaryCrossentropy(from_logits=True)
-    return keras.losses.MeanSquaredError()
+    """Loss on the model's `logits` (classification) or `prediction` (regression; in standard
+    units when the head has `target_stats`)."""
+    from mmfusion_tf.training.losses import task_loss
+
+    return task_loss(head)
 
 
 def default_metrics(head):

@@ -6,7 +6,7 @@ from mmfusion_tf._keras import keras
 from mmfusion_tf.training.stages import stage_learning_rate
 
 
-def stage_callbacks(output_dir, stage, training, has_validation, extra=()):
+def stage_callbacks(output_dir, stage, training, has_validation, extra=(), before_logs=()):
     """Callbacks for `fit` in one stage, in the order they must run.
 
     `BackupAndRestore` comes first so a finished epoch is backed up before
@@ -22,6 +22,8 @@ def stage_callbacks(output_dir, stage, training, has_validation, extra=()):
         training: `TrainingConfig`.
         has_validation: bool; monitors fall back to the training loss without it.
         extra: user callbacks, appended last.
+        before_logs: callbacks that add to the epoch logs (e.g. `GradientBlending`), placed
+            before the CSV and TensorBoard loggers.
 
     Example:
 
@@ -45,6 +47,7 @@ def stage_callbacks(output_dir, stage, training, has_validation, extra=()):
         callbacks.append(
             keras.callbacks.EarlyStopping(monitor=monitor, patience=int(training.early_stopping_patience), restore_best_weights=True)
         )
+    callbacks += list(before_logs)
     os.makedirs(os.path.join(output_dir, "logs"), exist_ok=True)
     callbacks.append(keras.callbacks.CSVLogger(os.path.join(output_dir, "logs", f"{stage.name}.csv"), append=True))
     if training.tensorboard:

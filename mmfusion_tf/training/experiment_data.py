@@ -115,6 +115,30 @@ def training_labels(experiment, source):
     return from_source(source, [], spec).columns[spec.column]
 
 
+def adapt_target(experiment, source):
+    """Learns a regression head's missing `target_stats` `[mean, std]` from the training labels, into the config.
+
+    Like tabular statistics, they are written into `experiment.model.head`
+    (so config -> model -> config is lossless). Does nothing for
+    classification, with `standardize_target` off, with stats already set,
+    or without a source.
+
+    Example:
+
+    >>> adapt_target(experiment, "train.csv"); experiment.model.head.target_stats
+    [4.91, 0.62]
+    """
+    head = experiment.model.head
+    if head.task != "regression" or not head.standardize_target or head.target_stats is not None or source is None:
+        return
+    labels = np.asarray(training_labels(experiment, source), "float64").reshape(-1)
+    labels = labels[np.isfinite(labels)]
+    if not len(labels):
+        raise ValueError(f"data.label_column={experiment.data.label_column!r} has no finite value in the training data.")
+    std = float(labels.std())
+    head.target_stats = [float(labels.mean()), std if std > 0 else 1.0]
+
+
 def tabular_columns(experiment, source):
     """The tabular columns of a training source, keyed by model input name, to adapt statistics on.
 

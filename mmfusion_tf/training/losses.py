@@ -40,6 +40,35 @@ class SmoothedSparseCategoricalCrossentropy(keras.losses.Loss):
         return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
 
+@keras.saving.register_keras_serializable(package="mmfusion_tf")
+class StandardizedMeanSquaredError(keras.losses.Loss):
+    """Mean squared error in standard units: `mean((y - ŷ)²) / std²`.
+
+    For a regression head that predicts in label units (`target_stats`):
+    the loss, and so its gradients, are those of standardised targets,
+    whatever the scale of the labels.
+
+    Example:
+
+    >>> float(StandardizedMeanSquaredError(std=10.0)([100.0], [110.0]))
+    1.0
+    """
+
+    def __init__(self, std=1.0, name="standardized_mean_squared_error", **kwargs):
+        super().__init__(name=name, **kwargs)
+        if not float(std) > 0:
+            raise ValueError(f"`std` must be positive. Received: std={std}")
+        self.std = float(std)
+
+    def call(self, y_true, y_pred):
+        y_pred = tf.cast(y_pred, tf.float32)
+        y_true = tf.reshape(tf.cast(y_true, tf.float32), tf.shape(y_pred))
+        return tf.reduce_mean(tf.square((y_true - y_pred) / self.std), axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "std": self.std}
+
+
 def task_loss(head, label_smoothing=0.0):
     """The loss for `head` (a `HeadConfig`), on logits, with label smoothing.
 
@@ -55,4 +84,6 @@ def task_loss(head, label_smoothing=0.0):
         return keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=label_smoothing)
     if label_smoothing:
         raise ValueError(f"`label_smoothing` applies to classification heads, not task={head.task!r}.")
+    if head.target_scale is not None:
+        return StandardizedMeanSquaredError(head.target_scale[1])
     return keras.losses.MeanSquaredError()

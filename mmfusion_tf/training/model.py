@@ -41,6 +41,9 @@ def build_experiment_model(experiment, adapt_data=None):
     model = build_model(
         experiment.model, adapt_data=adapt_data, contrastive=contrastive if contrastive.enabled else None
     )
+    if "modality_heads" in [layer.name for layer in model.layers]:
+        heads = model.get_layer("modality_heads")
+        heads.loss_weights.assign([float(training.auxiliary_weight)] * len(heads.modality_names) + [1.0])
     l2sp = None
     if training.l2_sp > 0:
         l2sp = L2SPPenalty(model, training.l2_sp)

@@ -20,15 +20,22 @@ import time
 
 from mmfusion_tf._keras import quiet_dataset_end
 from mmfusion_tf.config import StageConfig
+from mmfusion_tf.training.calibration import calibrate
 from mmfusion_tf.training.callbacks import stage_callbacks
 from mmfusion_tf.training.dead_backbones import DeadBackboneCheck
 from mmfusion_tf.training.distribute import is_chief, make_strategy, read_tf_config
-from mmfusion_tf.training.experiment_data import balanced_class_weights, experiment_datasets, experiment_sources
+from mmfusion_tf.training.experiment_data import (
+    adapt_target,
+    balanced_class_weights,
+    experiment_datasets,
+    experiment_sources,
+)
 from mmfusion_tf.training.files import fingerprint, write_json_atomic
+from mmfusion_tf.training.gradient_blending import GradientBlending
 from mmfusion_tf.training.history import read_csv_log, stage_histories
-from mmfusion_tf.training.model import WARMUP_STAGE, build_experiment_model, compile_stage, training_columns
+from mmfusion_tf.training.model import WARMUP_STAGE, build_experiment_model, training_columns
 from mmfusion_tf.training.precision import apply_precision
-from mmfusion_tf.training.stages import set_backbones_trainable
+from mmfusion_tf.training.stage_loop import BestWeights, run_stages
 
 STATE_FILE = "state.json"
 
@@ -62,6 +69,7 @@ class Trainer:
         self.sources = None
         self.train_ds = self.val_ds = self.test_ds = None
         self.history = {}
+        self.state = None
 
     # --- data and model ------------------------------------------------------
 
@@ -78,6 +86,7 @@ class Trainer:
     def build(self):
         """Builds the model under the strategy scope (seeded with `training.seed`), with L2-SP and
         alignment if configured."""
+        adapt_target(self.experiment, (self.sources or {}).get("train"))
         with self.strategy.scope():
             self.model, self.l2sp = build_experiment_model(self.experiment, training_columns(self.experiment, self.sources))
         return self.model
@@ -129,7 +138,13 @@ class Trainer:
         return os.path.join(self.output_dir, "workers", f"{task['type']}_{task['index']}")
 
     def fit(self, train=None, validation=None, test=None):
-        """Runs every stage not finished yet; returns `{stage: {metric: [per epoch]}}`."""
+        """Runs every stage not finished yet; returns `{stage: {metric: [per epoch]}}`.
+
+        The model ends with the weights that scored best on `training.monitor`
+        over all stages (`training.select_best`, recorded as `selected` in
+        `state.json`), then, with `training.calibrate`, its decision blend and
+        temperature are fitted on the validation split (`calibration`).
+        """
         if self.train_ds is None or train is not None:
             self.prepare_data(train, validation, test)
         if self.model is None:
@@ -142,48 +157,93 @@ class Trainer:
         state = self._load_state()
         if state["completed"]:
             self.model.load_weights(self._stage_weights(state["completed"][-1]))
+        training = self.experiment.training
         class_weight = None
-        if self.experiment.training.class_weights == "balanced":
+        if training.class_weights == "balanced":
             class_weight = balanced_class_weights(self.experiment, self.sources["train"])
+        best = self._best_weights(state)
+        blending = None
+        if training.balancing == "gradient_blending" and self.val_ds is not None and self.model.modality_heads():
+            blending = GradientBlending()
+        checked_backbones = []
 
-        checked_backbones = False
-        for stage in self.stage_plan():
-            if stage.name in state["completed"] or stage.epochs == 0:
-                continue
+        def fit_stage(stage, trainable):
             started = time.time()
-            trainable = set_backbones_trainable(self.model, self.experiment.model, stage.backbones)
-            compile_stage(self.model, self.experiment, stage)
             if self.verbose:
                 print(f"stage {stage.name}: {stage.epochs} epoch(s), learning rate {stage.learning_rate:g}, "
                       f"trainable backbone weights {trainable}")
             warmup = stage.name == WARMUP_STAGE  # only the alignment loss: nothing to validate
             validation = None if warmup else self.val_ds
-            extra = list(self.extra_callbacks)
+            extra = list(self.extra_callbacks) + ([best] if best is not None and not warmup else [])
             if not checked_backbones:  # the first stage run warns about frozen backbones that give constant features
                 extra.append(DeadBackboneCheck(self.train_ds, self.experiment.model))
-                checked_backbones = True
+                checked_backbones.append(stage.name)
+            callbacks = stage_callbacks(
+                work_dir, stage, training, validation is not None, extra, before_logs=[] if warmup or blending is None else [blending]
+            )
             with quiet_dataset_end():
                 self.model.fit(
                     self.train_ds, validation_data=validation, epochs=stage.epochs,
                     shuffle=False,  # make_dataset shuffles itself (seeded)
-                    callbacks=stage_callbacks(work_dir, stage, self.experiment.training, validation is not None, extra),
-                    class_weight=None if warmup else class_weight,
-                    verbose=self.verbose,
+                    callbacks=callbacks, class_weight=None if warmup else class_weight, verbose=self.verbose,
                 )
             if self.chief:
                 self.model.save_weights(self._stage_weights(stage.name))
+                if best is not None and best.best_stage == stage.name:
+                    self._save_best(best)
             state["completed"].append(stage.name)
             state["history"][stage.name] = read_csv_log(os.path.join(work_dir, "logs", f"{stage.name}.csv"))
             state.setdefault("seconds", {})[stage.name] = round(time.time() - started, 2)
             if self.l2sp is not None:
                 state.setdefault("l2sp_distance", {})[stage.name] = self.l2sp.distance()
+            if best is not None and best.summary() is not None:
+                state["selected"] = best.summary()
             self._save_state(state)
 
+        todo = [s for s in self.stage_plan() if s.name not in state["completed"] and s.epochs > 0]
+        run_stages(self.model, self.experiment, todo, fit_stage, best=best)
+        if best is not None and state.get("selected"):
+            if best.weights is not None:
+                best.restore(self.model)
+            else:  # kept in an earlier session of a resumed run
+                self.model.load_weights(self._best_path())
+            if self.verbose:
+                selected = state["selected"]
+                print(f"kept the weights of stage {selected['stage']}, epoch {selected['epoch'] + 1} "
+                      f"({selected['monitor']} {selected['value']:.4g}), the best over all stages")
+        if training.calibrate and self.val_ds is not None:
+            calibration = calibrate(self.model, self.experiment.model, self.val_ds)
+            if calibration is not None:
+                state["calibration"] = calibration
+                self._save_state(state)
+
         self.history = state["history"]
+        self.state = state
         if self.chief:
             self.model.save(os.path.join(self.output_dir, "model.keras"))
             self.experiment.model.to_yaml(os.path.join(self.output_dir, "model_config.yaml"))
         return self.history
+
+    def _best_path(self):
+        return os.path.join(self.output_dir, "stages", "best.weights.h5")
+
+    def _best_weights(self, state):
+        """The run's `BestWeights` (None without `select_best` or validation), resumed from `state`."""
+        training = self.experiment.training
+        if not training.select_best or self.val_ds is None:
+            return None
+        best = BestWeights(training.monitor)
+        selected = state.get("selected")
+        if selected:  # a resumed run keeps comparing with what it kept before
+            best.value, best.best_stage, best.best_epoch = selected["value"], selected["stage"], selected["epoch"]
+        return best
+
+    def _save_best(self, best):
+        """Writes the best weights (held in memory by `best`) to `stages/best.weights.h5`."""
+        current = self.model.get_weights()
+        best.restore(self.model)
+        self.model.save_weights(self._best_path())
+        self.model.set_weights(current)
 
     # --- evaluation ----------------------------------------------------------
 

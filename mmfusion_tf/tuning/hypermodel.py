@@ -25,10 +25,12 @@ import tensorflow as tf
 from mmfusion_tf._keras import keras, quiet_dataset_end
 from mmfusion_tf.config import TabularModality
 from mmfusion_tf.models import adapt_tabular
+from mmfusion_tf.training.gradient_blending import GradientBlending
 from mmfusion_tf.training.history import merge_stages
 from mmfusion_tf.training.model import build_experiment_model, compile_stage
 from mmfusion_tf.training.precision import apply_precision
-from mmfusion_tf.training.stages import set_backbones_trainable, stage_learning_rate
+from mmfusion_tf.training.stage_loop import BestWeights, prepare_stage, run_stages
+from mmfusion_tf.training.stages import stage_learning_rate
 from mmfusion_tf.tuning.cost import latency_ms_per_example, sample_inputs
 from mmfusion_tf.tuning.metrics import tuning_metrics
 from mmfusion_tf.tuning.space import (
@@ -208,8 +210,7 @@ class FusionHyperModel(keras_tuner.HyperModel):
         apply_precision(experiment.training.precision)
         model, _ = build_experiment_model(experiment)
         first = experiment.training.stages[0]
-        set_backbones_trainable(model, experiment.model, first.backbones)
-        self._compile(model, experiment, first)
+        prepare_stage(model, experiment, first, compile_fn=self._compile)
         return model
 
     def _compile(self, model, experiment, stage):
@@ -239,24 +240,31 @@ class FusionHyperModel(keras_tuner.HyperModel):
         if total <= initial_epoch:
             raise ValueError(f"Nothing to train: epochs={total} <= initial_epoch={initial_epoch}.")
 
-        histories, start = [], 0
-        for index, stage in enumerate(stages):
-            end = start + int(stage.epochs)
-            if stage.epochs and end > initial_epoch:
-                if index > 0 or histories:  # build() compiled the first stage
-                    set_backbones_trainable(model, experiment.model, stage.backbones)
-                    self._compile(model, experiment, stage)
-                schedule = keras.callbacks.LearningRateScheduler(
-                    lambda epoch, _, stage=stage, offset=start: stage_learning_rate(stage, epoch - offset)
-                )
-                with quiet_dataset_end():
-                    history = model.fit(
-                        *args, epochs=end, initial_epoch=max(start, initial_epoch), callbacks=callbacks + [schedule],
-                        **kwargs,
-                    )
-                histories.append(history.history)
-            start = end
+        spans, start = {}, 0
+        for stage in stages:
+            spans[stage.name] = (start, start + int(stage.epochs))
+            start += int(stage.epochs)
+        todo = [stage for stage in stages if stage.epochs and spans[stage.name][1] > initial_epoch]
+        training = self.base_config.training
+        best = BestWeights(training.monitor) if training.select_best else None
+        if training.balancing == "gradient_blending" and model.modality_heads() is not None:
+            callbacks = callbacks + [GradientBlending()]  # one estimate across the trial's stages
 
+        def fit_stage(stage, _):
+            begin, end = spans[stage.name]
+            schedule = keras.callbacks.LearningRateScheduler(
+                lambda epoch, _, stage=stage, offset=begin: stage_learning_rate(stage, epoch - offset)
+            )
+            with quiet_dataset_end():
+                history = model.fit(
+                    *args, epochs=end, initial_epoch=max(begin, initial_epoch),
+                    callbacks=callbacks + [schedule] + ([best] if best is not None else []), **kwargs,
+                )
+            return history.history
+
+        histories = run_stages(model, experiment, todo, fit_stage, compile_fn=self._compile, compiled=stages[0], best=best)
+        if best is not None:
+            best.restore(model)  # the trial's model ends with its best epoch's weights, whichever stage it was in
         metrics, _ = merge_stages(histories)
         metrics.pop("learning_rate", None)  # the schedule's log, not a result (and the name of a hyperparameter)
         length = total - initial_epoch

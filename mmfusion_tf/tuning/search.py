@@ -27,7 +27,12 @@ import os
 import keras_tuner
 from keras_tuner.src.distribute import utils as distribute_utils
 
-from mmfusion_tf.training.experiment_data import balanced_class_weights, experiment_datasets, experiment_sources
+from mmfusion_tf.training.experiment_data import (
+    adapt_target,
+    balanced_class_weights,
+    experiment_datasets,
+    experiment_sources,
+)
 from mmfusion_tf.training.files import fingerprint, write_json_atomic
 from mmfusion_tf.training.model import training_columns
 from mmfusion_tf.tuning.hypermodel import FusionHyperModel
@@ -150,6 +155,7 @@ def tune(
 
     sources = experiment_sources(experiment, train, validation)
     train_ds, val_ds, _ = experiment_datasets(experiment, {**sources, "test": None})  # the search never tests
+    adapt_target(experiment, sources["train"])
     hypermodel = FusionHyperModel(experiment, space, adapt_data=training_columns(experiment, sources), cost_aware=cost_aware)
     search = make_tuner(
         tuner, hypermodel, objective, directory=output_dir, max_trials=max_trials, max_epochs=budget, seed=seed,
