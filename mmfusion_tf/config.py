@@ -521,7 +521,7 @@ class TrainingConfig:
     tensorboard: bool = True
     checkpoints: bool = True
     select_best: bool = True
-    balancing: str = "gradient_blending"
+    balancing: str = "none"
     auxiliary_weight: float = 1.0
     calibrate: bool = True
 

@@ -2,7 +2,8 @@
 
 Classification heads get accuracy, macro precision/recall/F1 (from
 `mmfusion_tf.training.metrics`), ROC AUC (plain for binary, one-vs-rest
-macro for multiclass, macro over labels for multilabel) and the confusion
+macro for multiclass, macro over labels for multilabel), the expected
+calibration error (15 bins; multilabel: mean over labels) and the confusion
 matrix; regression heads get MAE, RMSE and R². Multilabel predictions are
 thresholded at 0.5 per label, and their confusion matrix is one 2x2 matrix
 per label.
@@ -19,7 +20,7 @@ from mmfusion_tf.config import TASKS
 from mmfusion_tf.evaluation.predictions import as_arrays, predict
 from mmfusion_tf.training.metrics import classification_metrics, confusion_matrix, macro_scores, regression_metrics
 
-CLASSIFICATION_METRICS = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "auc")
+CLASSIFICATION_METRICS = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "auc", "calibration_error")
 REGRESSION_METRICS = ("mae", "rmse", "r2")
 # Metric names containing one of these are minimised; anything else is maximised.
 LOWER_IS_BETTER = ("loss", "rmse", "mae", "mse", "error", "crossentropy", "latency", "params")
@@ -86,6 +87,31 @@ def roc_auc(y_true, scores):
     return float((ranks[positive].sum() - num_pos * (num_pos + 1) / 2) / (num_pos * num_neg))
 
 
+def calibration_error(correct, confidence, bins=15):
+    """Expected calibration error: the gap between confidence and accuracy, averaged over `bins`
+    equal-width confidence bins weighted by their share of examples (Guo et al., 2017).
+
+    Example:
+
+    >>> calibration_error([1, 0, 1, 1], [0.9, 0.9, 0.6, 0.6])
+    0.4
+    """
+    correct = np.asarray(correct, dtype="float64").reshape(-1)
+    confidence = np.asarray(confidence, dtype="float64").reshape(-1)
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in np.unique(which):
+        members = which == b
+        total += members.mean() * abs(correct[members].mean() - confidence[members].mean())
+    return float(total)
+
+
+def _binary_calibration_error(truth, probability):
+    """ECE of 0/1 labels against the probability of the class predicted (p or 1 - p)."""
+    predicted = probability >= 0.5
+    return calibration_error(predicted == truth, np.where(predicted, probability, 1.0 - probability))
+
+
 def macro_auc(y_true, scores):
     """Mean `roc_auc` over the columns of `[n, k]` 0/1 labels and scores (undefined columns left out)."""
     values = [roc_auc(y_true[:, k], scores[:, k]) for k in range(scores.shape[1])]
@@ -128,9 +154,11 @@ def compute_metrics(task, y_true, y_pred):
     matrix = result.pop("confusion_matrix")
     if task == "binary":
         auc = roc_auc(y_true, y_pred)
+        ece = _binary_calibration_error(y_true > 0, y_pred.reshape(-1))
     else:
         auc = macro_auc(np.eye(y_pred.shape[1])[y_true], y_pred)
-    return {**result, "auc": auc, "confusion_matrix": matrix}
+        ece = calibration_error(y_pred.argmax(-1) == y_true, y_pred.max(-1))
+    return {**result, "auc": auc, "calibration_error": ece, "confusion_matrix": matrix}
 
 
 def evaluate(model, dataset_or_arrays, config, *, batch_size=64, outputs=None):
@@ -184,6 +212,9 @@ def _multilabel_metrics(y_true, probabilities):
         "accuracy": float((truth == predicted).mean()),
         **macro_scores(true_pos, true_pos + matrices[:, 0, 1], true_pos + matrices[:, 1, 0]),
         "auc": macro_auc(truth, probabilities),
+        "calibration_error": float(np.mean([
+            _binary_calibration_error(truth[:, k], probabilities[:, k]) for k in range(truth.shape[1])
+        ])),
         "confusion_matrix": matrices.tolist(),
     }
 

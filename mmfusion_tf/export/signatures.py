@@ -150,7 +150,9 @@ def serving_outputs(outputs, head):
 
     Classification: `probabilities` `[B, C]`, `classes` int64 `[B]` (top
     class; binary: probability ≥ 0.5), `labels` string `[B]`; regression:
-    `prediction` `[B]`. Both: `fusion_weights` `[B, M]`.
+    `prediction` `[B]`. Both: `fusion_weights` `[B, M]`. Models with
+    per-modality heads add `modality_probabilities` `[B, M, C]` (regression:
+    `modality_predictions` `[B, M]`): each modality's own answer.
     """
     result = {}
     if "probabilities" in outputs:
@@ -165,6 +167,11 @@ def serving_outputs(outputs, head):
     else:
         result["prediction"] = tf.reshape(tf.cast(outputs["prediction"], tf.float32), [-1])
     result["fusion_weights"] = tf.cast(outputs["fusion_weights"], tf.float32)
+    if "modality_logits" in outputs:  # what each modality alone answers (explains the blended answer)
+        activation = tf.nn.softmax if head.task == "multiclass" else tf.sigmoid
+        result["modality_probabilities"] = activation(tf.cast(outputs["modality_logits"], tf.float32))
+    if "modality_predictions" in outputs:
+        result["modality_predictions"] = tf.cast(outputs["modality_predictions"], tf.float32)[:, :, 0]
     return result
 
 

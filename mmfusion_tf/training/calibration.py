@@ -77,10 +77,15 @@ def fit_blend(heads, labels, task, steps=300, learning_rate=0.05):
 
     variables = [scores, log_temperature] if uses_temperature else [scores]
     optimizer = keras.optimizers.Adam(learning_rate)
-    for _ in range(steps):
-        with tf.GradientTape() as tape:
-            loss = loss_of(tf.nn.softmax(scores), tf.exp(log_temperature))
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+
+    @tf.function
+    def optimise():
+        for _ in tf.range(steps):
+            with tf.GradientTape() as tape:
+                loss = loss_of(tf.nn.softmax(scores), tf.exp(log_temperature))
+            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+
+    optimise()
     weights = tf.nn.softmax(scores).numpy()
     temperature = float(tf.exp(log_temperature)) if uses_temperature else 1.0
     return weights, temperature, float(loss_of(tf.constant(weights), temperature))

@@ -43,25 +43,31 @@ def blending_weights(previous, current, floor=0.1, epsilon=1e-4):
 
 
 class GradientBlending(keras.callbacks.Callback):
-    """Re-weighs the per-modality and fused losses after every epoch (needs validation data).
+    """Re-weighs the per-modality heads' losses after every epoch (needs validation data).
 
     Reads `<head>_loss` and `val_<head>_loss` of the `modality_heads`
-    layer's heads from the epoch logs, sets the layer's `loss_weights` with
-    `blending_weights`, and logs them as `loss_weight_<head>` (CSV logs,
-    TensorBoard). Keeps its last estimate across `fit` calls, so one
-    instance follows the training through every transfer stage.
+    layer's heads from the epoch logs and moves each modality head's loss
+    weight towards its `blending_weights` estimate (an exponential moving
+    average with `momentum`: one epoch's estimate is noisy). The fused
+    head keeps weight 1 and the modality heads keep their total weight
+    (`auxiliary_weight` each on average): Gradient-Blending decides how that
+    total is shared among the modalities. Weights are logged as
+    `loss_weight_<head>` (CSV logs, TensorBoard). One instance follows the
+    training through every transfer stage.
 
     Args:
         floor: smallest weight of a head, relative to the mean.
+        momentum: share of the previous weights kept at each update.
 
     Example:
 
     >>> model.fit(train_ds, validation_data=val_ds, epochs=5, callbacks=[GradientBlending()])
     """
 
-    def __init__(self, floor=0.1):
+    def __init__(self, floor=0.25, momentum=0.5):
         super().__init__()
         self.floor = float(floor)
+        self.momentum = float(momentum)
         self.previous = None
         self.history = []
 
@@ -70,16 +76,18 @@ class GradientBlending(keras.callbacks.Callback):
         heads = self.model.modality_heads() if hasattr(self.model, "modality_heads") else None
         if heads is None:
             return
-        names = heads.head_names
+        names = heads.modality_names
         keys = [(f"{n}_loss", f"val_{n}_loss") for n in names]
         if not all(train in logs and val in logs for train, val in keys):
             return
         current = [(float(logs[train]), float(logs[val])) for train, val in keys]
+        weights = heads.loss_weights.numpy()
         if self.previous is not None:
-            weights = blending_weights(self.previous, current, floor=self.floor)
+            total = weights[:-1].sum()
+            estimate = blending_weights(self.previous, current, floor=self.floor) * total / len(names)
+            weights[:-1] = self.momentum * weights[:-1] + (1.0 - self.momentum) * estimate
             heads.loss_weights.assign(weights.astype("float32"))
         self.previous = current
-        weights = heads.loss_weights.numpy()
-        self.history.append(dict(zip(names, weights.tolist())))
-        for name, weight in zip(names, weights):
+        self.history.append(dict(zip(heads.head_names, weights.tolist())))
+        for name, weight in zip(heads.head_names, weights):
             logs[f"loss_weight_{name}"] = float(weight)
