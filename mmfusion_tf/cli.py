@@ -59,6 +59,8 @@ def _train(args):
     if args.precision:
         experiment.training.precision = args.precision
     output_dir = args.output_dir or os.path.join("runs", experiment.model.name)
+    if args.compare or experiment.model.fusion.method == "auto":
+        return _train_compared(experiment, output_dir, args)
     trainer = Trainer(experiment, output_dir, verbose=args.verbose)
     trainer.prepare_data()  # every row, file and label is checked before training starts
     trainer.fit()
@@ -68,6 +70,24 @@ def _train(args):
     report = trainer.evaluate()
     print(f"evaluation on the {'test' if trainer.test_ds is not None else 'validation'} split: {_summary_lines(report)}")
     print(f"report: {os.path.join(output_dir, 'report.json')}; plots: {', '.join(sorted(report.get('plots', {}).values()))}")
+    if args.report:
+        _write_json(args.report, report)
+    return 0
+
+
+def _train_compared(experiment, output_dir, args):
+    """`mmfusion train --compare` / `fusion: {method: auto}`: baselines and fusion candidates, the kept one evaluated."""
+    from mmfusion_tf.training.compare import compare_fusion
+
+    result = compare_fusion(experiment, output_dir, verbose=args.verbose)
+    print(f"comparison: {os.path.join(output_dir, 'comparison.json')}, {result['plot']}")
+    print(f"kept: {result['kept']} -> {os.path.join(output_dir, 'model.keras')} ({result['reason']})")
+    if args.no_evaluate:
+        return 0
+    trainer = result["trainer"]
+    report = trainer.evaluate(output_dir=output_dir)
+    print(f"evaluation of {result['kept']} on the {'test' if trainer.test_ds is not None else 'validation'} split: "
+          f"{_summary_lines(report)}")
     if args.report:
         _write_json(args.report, report)
     return 0
@@ -172,6 +192,10 @@ def build_parser():
                        help="override training.precision")
     train.add_argument("--report", metavar="PATH", help="also write the JSON report here")
     train.add_argument("--no-evaluate", action="store_true", help="skip the evaluation report")
+    train.add_argument("--compare", action="store_true",
+                       help="also train each modality alone (and, with fusion method auto, gated and concat fusion); "
+                       "keep the fused model only if it validates at least as well as the best single modality "
+                       "(comparison.json + comparison.png)")
     train.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2], help="Keras verbosity (1: progress bars)")
     train.set_defaults(func=_train)
 

@@ -172,7 +172,10 @@ class FusionConfig:
     """Fusion method and its arguments.
 
     `method` is a name of `mmfusion_tf.fusion.get` ("weighted_sum", "concat",
-    "attention", "gated", "tensor", "low_rank", "transformer", "late");
+    "attention", "gated", "tensor", "low_rank", "transformer", "late"), or
+    "auto": `compare_fusion` (what `mmfusion train` runs for it) trains each
+    modality alone and a short list of methods, and keeps a fused model
+    only when it validates at least as well as the best single modality;
     `options` are passed to the layer (e.g. `{"weights": [0.5, 0.3, 0.2],
     "mode": "fixed"}`, `{"rank": 4}`, `{"num_heads": 4}`).
     """
@@ -185,10 +188,17 @@ class FusionConfig:
     def validate(self, where="fusion"):
         from mmfusion_tf import fusion
 
-        try:
-            layer_cls = fusion.get(self.method)
-        except ValueError as error:
-            raise ValueError(f"{where}.method={self.method!r} is not allowed. Allowed values: {fusion.available()}") from error
+        if self.method == "auto":
+            if self.options:
+                raise ValueError(f"{where}.options must be empty with method 'auto'. Received: {self.options}")
+            layer_cls = fusion.get("concat")
+        else:
+            try:
+                layer_cls = fusion.get(self.method)
+            except ValueError as error:
+                raise ValueError(
+                    f"{where}.method={self.method!r} is not allowed. Allowed values: {fusion.available() + ['auto']}"
+                ) from error
         if int(self.projection_dim) <= 0:
             raise ValueError(f"{where}.projection_dim must be positive. Received: projection_dim={self.projection_dim}")
         if not 0.0 <= float(self.modality_dropout) < 1.0:

@@ -19,6 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from mmfusion_tf.evaluation.metrics import lower_is_better
 from mmfusion_tf.evaluation.robustness import ALL
 from mmfusion_tf.training.history import merge_stages
 
@@ -141,6 +142,36 @@ def plot_robustness(curves, path):
     ax.set_ylabel(curves.get("metric", "metric"))
     ax.set_title("robustness to noise")
     ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_comparison(rows, metric, path):
+    """Validation (and test) `metric` per candidate of `compare_fusion`, the best single modality marked.
+
+    Example:
+
+    >>> plot_comparison(result["candidates"], "accuracy", "runs/auto/comparison.png")
+    'runs/auto/comparison.png'
+    """
+    names = [row["name"] for row in rows]
+    x = np.arange(len(names))
+    fig = Figure(figsize=(max(6.0, 1.3 * len(names)), 3.8))
+    ax = fig.subplots()
+    validation = [_number(row["validation"].get(metric)) for row in rows]
+    colors = ["tab:gray" if row["kind"] == "single" else "tab:blue" for row in rows]
+    ax.bar(x - 0.2, validation, 0.4, color=colors, label=f"validation {metric}")
+    if all(row.get("test") for row in rows):
+        ax.bar(x + 0.2, [_number(row["test"].get(metric)) for row in rows], 0.4, color="tab:orange", alpha=0.7,
+               label=f"test {metric}")
+    singles = [v for v, row in zip(validation, rows) if row["kind"] == "single"]
+    if singles:
+        best = min(singles) if lower_is_better(metric) else max(singles)
+        ax.axhline(best, color="black", linestyle="--", linewidth=1, label="best single modality (validation)")
+    ax.set_xticks(x, names, rotation=20, ha="right")
+    ax.set_ylabel(metric)
+    ax.set_title("single modalities (gray) vs fusion (blue)")
+    ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)
 

@@ -109,6 +109,11 @@ def _tabular_encoder(modality, name):
 def build_fusion(config):
     """The fusion layer of `config.fusion` (late fusion gets the head's width)."""
     spec = config.fusion
+    if spec.method == "auto":
+        raise ValueError(
+            "fusion.method='auto' is a choice among models, not one layer: train it with `mmfusion train` or "
+            "`mmfusion_tf.training.compare_fusion`, which build a model per candidate method."
+        )
     layer_cls = fusion_layers.get(spec.method)
     if layer_cls is fusion_layers.LateFusion:
         activation = {"multiclass": "softmax", "regression": "linear"}.get(config.head.task, "sigmoid")
