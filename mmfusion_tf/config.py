@@ -234,7 +234,7 @@ class HeadConfig:
     labels: Optional[list] = None
     hidden_units: list = field(default_factory=lambda: [64])
     dropout: float = 0.1
-    modality_heads: bool = False
+    modality_heads: bool = True
     standardize_target: bool = True
     target_stats: Optional[list] = None
 

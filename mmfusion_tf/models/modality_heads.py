@@ -40,6 +40,7 @@ class ModalityHeads(keras.layers.Layer):
         self, modality_names, num_outputs, hidden_units=64, dropout=0.1, auxiliary_weight=1.0, target_scale=None,
         **kwargs,
     ):
+        kwargs.setdefault("dtype", "float32")  # float32 outputs (and loss) under mixed precision
         super().__init__(**kwargs)
         self.modality_names = list(modality_names)
         self.num_outputs = int(num_outputs)
@@ -97,8 +98,10 @@ class ModalityHeads(keras.layers.Layer):
         return (input_shape[0][0], len(self.modality_names), self.num_outputs)
 
     def get_config(self):
+        config = super().get_config()
+        config.pop("dtype", None)
         return {
-            **super().get_config(), "modality_names": self.modality_names, "num_outputs": self.num_outputs,
+            **config, "modality_names": self.modality_names, "num_outputs": self.num_outputs,
             "hidden_units": self.hidden_units, "dropout": self.dropout, "auxiliary_weight": self.auxiliary_weight,
             "target_scale": self.target_scale,
         }

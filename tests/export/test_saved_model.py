@@ -39,7 +39,7 @@ def test_layout_and_serving_default_signature(exported, reloaded, classifier):
     outputs = serve.structured_outputs
     assert {k: (v.dtype, v.shape.as_list()) for k, v in outputs.items()} == {
         "probabilities": (tf.float32, [None, 3]), "classes": (tf.int64, [None]), "labels": (tf.string, [None]),
-        "fusion_weights": (tf.float32, [None, 4]),
+        "fusion_weights": (tf.float32, [None, 4]), "modality_probabilities": (tf.float32, [None, 4, 3]),
     }
     assert reloaded.signatures["embedding"].structured_outputs["embedding"].shape.as_list() == [None, 8]
 
@@ -55,6 +55,7 @@ def test_outputs_on_raw_inputs(reloaded, classifier, manifest):
     assert served["classes"].tolist() == top.tolist()
     assert served["labels"].tolist() == [LABELS[i].encode() for i in top]
     assert served["fusion_weights"][2, 2] == 0 and served["fusion_weights"][3, 1] == 0  # missing audio, missing text
+    np.testing.assert_allclose(served["modality_probabilities"].sum(-1), 1.0, atol=1e-5)  # each modality's own answer
     assert _call(reloaded.signatures["embedding"], raw)["embedding"].shape == (4, 8)
 
 
@@ -63,7 +64,7 @@ def test_parity_with_the_training_pipeline_and_keras_model(exported, classifier,
     runs on its arrays; the export gets the same files' bytes."""
     model, config = classifier
     diffs = export.parity_check(model, config, exported, manifest)
-    assert set(diffs) == {"probabilities", "classes", "fusion_weights", "embedding"}
+    assert set(diffs) == {"probabilities", "classes", "fusion_weights", "modality_probabilities", "embedding"}
     assert max(diffs.values()) <= 1e-5, diffs
 
 
@@ -195,14 +196,15 @@ def test_regression_with_waveform_input(hub_dir, tmp_path):
                                      max_audio_seconds=0.2)
     serve = tf.saved_model.load(path).signatures["serving_default"]
     assert serve.structured_input_signature[1]["audio"].shape.as_list() == [None, None]
-    assert set(serve.structured_outputs) == {"prediction", "fusion_weights"}
+    assert set(serve.structured_outputs) == {"prediction", "fusion_weights", "modality_predictions"}
     out = _call(serve, examples)
     expected = model.predict({**examples, "text": np.array(examples["text"], dtype=object),
                               "audio": examples["audio"][:, :NUM_SAMPLES]}, verbose=0)
     assert out["prediction"].shape == (2,)
     np.testing.assert_allclose(out["prediction"], expected["prediction"][:, 0], atol=1e-5)
     diffs = export.parity_check(model, config, path, examples)
-    assert set(diffs) == {"prediction", "fusion_weights", "embedding"} and max(diffs.values()) <= 1e-5
+    assert set(diffs) == {"prediction", "fusion_weights", "modality_predictions", "embedding"}
+    assert max(diffs.values()) <= 1e-5
     too_long = dict(examples, audio=np.zeros([2, 2000], "float32"))  # 0.25 s at 8 kHz
     with pytest.raises(tf.errors.InvalidArgumentError, match="Input `audio`.*max_audio_seconds=0.2"):
         _call(serve, too_long)

@@ -60,8 +60,9 @@ def test_inputs_equal_config_input_names_and_outputs_are_named(hub_dir):
     assert isinstance(model, FusionModel)
     assert sorted(model.input) == sorted(config.input_names())
     out = model.predict(_features(presence=True), verbose=0)
-    assert set(out) == {"logits", "probabilities", "fusion_weights"}
+    assert set(out) == {"logits", "probabilities", "fusion_weights", "fused_logits", "modality_logits"}
     assert out["probabilities"].shape == (N, 3) and out["fusion_weights"].shape == (N, 4)
+    assert out["modality_logits"].shape == (N, 4, 3)  # one head per modality (HeadConfig.modality_heads, default on)
     np.testing.assert_allclose(out["probabilities"].sum(-1), 1.0, atol=1e-5)
     np.testing.assert_allclose(out["fusion_weights"].sum(-1), 1.0, atol=1e-5)
 
@@ -83,7 +84,8 @@ def test_heads(hub_dir, task):
     assert np.isfinite(history.history["loss"][0])
     out = model.predict(_features(), verbose=0)
     if task == "regression":
-        assert set(out) == {"prediction", "fusion_weights"} and out["prediction"].shape == (N, 1)
+        assert set(out) == {"prediction", "fused_prediction", "modality_predictions", "fusion_weights"}
+        assert out["prediction"].shape == (N, 1) and out["modality_predictions"].shape == (N, 4, 1)
     else:
         assert out["probabilities"].shape == (N, config.head.num_outputs)
         assert ((out["probabilities"] >= 0) & (out["probabilities"] <= 1)).all()
