@@ -23,7 +23,6 @@ import numpy as np
 import tensorflow as tf
 
 from mmfusion_tf._keras import keras
-from mmfusion_tf.evaluation.predictions import as_arrays, predict
 
 MAX_PATTERN_MODALITIES = 4  # 2**M - 1 passes over the validation data; beyond this only "all present"
 
@@ -106,6 +105,8 @@ def calibrate(model, config, data, batch_size=64):
         "loss", "loss_fused_only"}}}`, or None when the model has no blend to fit
         (a regression model without modality heads).
     """
+    from mmfusion_tf.evaluation.predictions import as_arrays, predict
+
     try:
         blend = model.get_layer("decision_blend")
     except ValueError:

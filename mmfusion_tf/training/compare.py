@@ -23,9 +23,6 @@ import json
 import os
 import shutil
 
-from mmfusion_tf.evaluation.metrics import head_output, lower_is_better
-from mmfusion_tf.evaluation.metrics import evaluate as evaluate_metrics
-
 AUTO = "auto"
 AUTO_METHODS = ("gated", "concat")
 KEPT_FILES = ("model.keras", "model_config.yaml", "experiment.yaml")
@@ -118,6 +115,8 @@ def compare_fusion(experiment, output_dir, methods=None, metric=None, verbose=1,
 
 
 def _scores(trainer, data, candidate):
+    from mmfusion_tf.evaluation.metrics import evaluate as evaluate_metrics, head_output
+
     metrics = evaluate_metrics(trainer.model, data, candidate.model)[head_output(candidate.model.head.task)]
     return {k: v for k, v in metrics.items() if k != "confusion_matrix"}
 
@@ -132,6 +131,8 @@ def choose(rows, metric):
     ...         {"name": "gated", "kind": "fused", "validation": {"accuracy": 0.8}}], "accuracy")["kept"]
     'gated'
     """
+    from mmfusion_tf.evaluation.metrics import lower_is_better
+
     sign = -1.0 if lower_is_better(metric) else 1.0
 
     def value(row):
