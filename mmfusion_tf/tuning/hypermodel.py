@@ -76,6 +76,7 @@ def _base_value(experiment, key):
         "modality_dropout": model.fusion.modality_dropout,
         "learning_rate": stages[0].learning_rate,
         "fine_tune_learning_rate": stages[1].learning_rate if len(stages) > 1 else None,
+        "auxiliary_weight": experiment.training.auxiliary_weight,
     }
     return values[key]
 
@@ -110,7 +111,8 @@ class FusionHyperModel(keras_tuner.HyperModel):
     The hyperparameters are `fusion_method`, `weight.<modality>` (active
     for `weighted_sum`/`late`), `<method>.<option>` (active for that
     method), and `projection_dim`, `dropout`, `modality_dropout`,
-    `learning_rate`, `fine_tune_learning_rate`, `unfreeze_fraction`, as the
+    `learning_rate`, `fine_tune_learning_rate`, `unfreeze_fraction`,
+    `auxiliary_weight` (per-modality head loss weight), as the
     space lists them; their defaults are the base config's values when the
     space allows them.
 

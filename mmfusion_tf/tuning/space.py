@@ -55,6 +55,7 @@ from mmfusion_tf.config import ExperimentConfig, ModelConfig, TrainingConfig, _c
 
 SCALAR_KEYS = (
     "projection_dim", "dropout", "modality_dropout", "learning_rate", "fine_tune_learning_rate", "unfreeze_fraction",
+    "auxiliary_weight",
 )
 WEIGHTED_METHODS = ("weighted_sum", "late")
 WEIGHT_MODES = ("fixed", "softmax")
@@ -70,6 +71,7 @@ _BOUNDS = {
     "learning_rate": (0.0, math.inf, False, False, False),
     "fine_tune_learning_rate": (0.0, math.inf, False, False, False),
     "unfreeze_fraction": (0.0, 1.0, False, True, False),
+    "auxiliary_weight": (0.0, math.inf, True, False, False),
 }
 
 # The built-in space; `tuning/default_space.yaml` holds the same (a test keeps them equal).
@@ -232,6 +234,8 @@ class SearchSpace:
         fine_tune_learning_rate: stage-2 learning rate.
         unfreeze_fraction: stage-2 share (0, 1] of each backbone's weights
             that train (the top ones).
+        auxiliary_weight: loss weight of each per-modality head
+            (`training.auxiliary_weight`; not in the default space).
 
     Example:
 
@@ -248,6 +252,7 @@ class SearchSpace:
     learning_rate: Optional[Any] = None
     fine_tune_learning_rate: Optional[Any] = None
     unfreeze_fraction: Optional[Any] = None
+    auxiliary_weight: Optional[Any] = None
 
     @property
     def weight_mode(self):
@@ -481,6 +486,8 @@ def hp_to_experiment(base_config, hp_values, space=None, epochs=None):
         fusion.modality_dropout = float(values.pop("modality_dropout"))
     if "dropout" in values:
         model.head.dropout = float(values.pop("dropout"))
+    if "auxiliary_weight" in values:
+        training.auxiliary_weight = float(values.pop("auxiliary_weight"))
     stages = training.stages
     if "learning_rate" in values:
         stages[0].learning_rate = float(values.pop("learning_rate"))

@@ -129,3 +129,15 @@ def test_regression_targets_are_standardised_in_the_model_and_predictions_stay_i
     assert saved.model.head.target_stats == [mean, std]
     metrics = evaluate(trainer.model, trainer.test_ds, trainer.experiment.model)["prediction"]
     assert metrics["r2"] > 0.8 and metrics["rmse"] < 0.5 * std  # label units, after 4 epochs
+
+
+def test_the_tuner_can_search_the_modality_heads_loss_weight():
+    from mmfusion_tf.tuning.space import hp_to_experiment
+
+    base = _experiment()
+    tuned = hp_to_experiment(base, {"auxiliary_weight": 0.3}, {"auxiliary_weight": {"values": [0.3, 1.0]}})
+    assert tuned.training.auxiliary_weight == 0.3 and base.training.auxiliary_weight == 1.0
+    from mmfusion_tf.training.model import build_experiment_model
+
+    model, _ = build_experiment_model(tuned, adapt_data=_rows(32, 0))
+    np.testing.assert_allclose(model.get_layer("modality_heads").loss_weights.numpy(), [0.3, 0.3, 1.0])
