@@ -19,7 +19,7 @@ import os
 import numpy as np
 
 from mmfusion_tf.evaluation.contributions import modality_contributions
-from mmfusion_tf.evaluation.metrics import evaluate, head_output
+from mmfusion_tf.evaluation.metrics import compute_metrics, evaluate, head_output
 from mmfusion_tf.evaluation.plots import (
     plot_confusion_matrix,
     plot_modality_contributions,
@@ -31,7 +31,7 @@ from mmfusion_tf.evaluation.robustness import robustness_curve
 
 
 def write_report(output_dir, model, data, config, history=None, *, metric=None,
-                 levels=(0, 0.1, 0.25, 0.5, 1.0), seed=0, batch_size=64):
+                 levels=(0, 0.1, 0.25, 0.5, 1.0), seed=0, batch_size=64, training=None):
     """Evaluates `model` on `data` and writes `report.json` and the plots to `output_dir`.
 
     Args:
@@ -46,11 +46,14 @@ def write_report(output_dir, model, data, config, history=None, *, metric=None,
         levels: noise levels of `robustness_curve`.
         seed: int, seed of the robustness noise.
         batch_size: int, examples per prediction batch.
+        training: optional dict written as the report's `training` entry
+            (`Trainer.evaluate`: the selected stage/epoch and the calibration).
 
     Returns:
         The report dict, as written: `task`, `num_examples`, `metrics` (of
-        `evaluate`), `contributions`, `robustness` and `plots` (name -> PNG
-        path under `output_dir`).
+        `evaluate`), `modality_heads` (the metrics of each per-modality head
+        alone, when the model has them), `contributions`, `robustness`,
+        `plots` (name -> PNG path under `output_dir`) and `training` when given.
 
     Example:
 
@@ -86,13 +89,45 @@ def write_report(output_dir, model, data, config, history=None, *, metric=None,
         "task": task,
         "num_examples": len(arrays[1]),
         "metrics": metrics,
+        **({"modality_heads": modality_head_metrics(clean, arrays[1], config)} if _has_heads(clean) else {}),
         "contributions": contributions,
         "robustness": robustness,
         "plots": plots,
+        **({"training": training} if training is not None else {}),
     })
     with open(os.path.join(output_dir, "report.json"), "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2, allow_nan=False)
     return report
+
+
+def _has_heads(outputs):
+    return "modality_logits" in outputs or "modality_predictions" in outputs
+
+
+def modality_head_metrics(outputs, labels, config):
+    """`{modality: metrics}` of each per-modality head alone (what each modality predicts by itself).
+
+    Example:
+
+    >>> modality_head_metrics(predict(model, features), labels, config)["text"]["accuracy"]
+    0.81
+    """
+    task = config.head.task
+    if task == "regression":
+        heads = outputs["modality_predictions"]
+    else:
+        logits = outputs["modality_logits"].astype("float64")
+        if task == "multiclass":
+            shifted = np.exp(logits - logits.max(-1, keepdims=True))
+            heads = shifted / shifted.sum(-1, keepdims=True)
+        else:
+            heads = 1.0 / (1.0 + np.exp(-logits))
+    result = {}
+    for k, name in enumerate(config.modality_names):
+        values = compute_metrics(task, labels, heads[:, k])
+        values.pop("confusion_matrix", None)
+        result[name] = values
+    return result
 
 
 def plain(value):

@@ -255,7 +255,9 @@ class Trainer:
         data = data if data is not None else (self.test_ds if self.test_ds is not None else self.val_ds)
         if data is None:
             raise ValueError("Nothing to evaluate on: give `data` or configure data.test / data.validation.")
+        state = self.state or {}
+        training = {key: state[key] for key in ("selected", "calibration") if state.get(key)}
         return write_report(
             output_dir or self.output_dir, self.model, data, self.experiment.model,
-            history=stage_histories(self.history), seed=self.experiment.training.seed,
+            history=stage_histories(self.history), seed=self.experiment.training.seed, training=training or None,
         )

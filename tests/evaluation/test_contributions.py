@@ -52,7 +52,7 @@ def test_remove_modality_blanks_every_input_of_the_modality():
 
 def test_unknown_metric_lists_the_available_ones(presence_model):
     model, config = presence_model
-    allowed = r"\['accuracy', 'macro_precision', 'macro_recall', 'macro_f1', 'auc'\]"
+    allowed = r"\['accuracy', 'macro_precision', 'macro_recall', 'macro_f1', 'auc', 'calibration_error'\]"
     message = rf"`metric` must be one of {allowed} for task='binary'. Received: metric='mse'"
     with pytest.raises(ValueError, match=message):
         modality_contributions(model, _models.tabular_data(), config, metric="mse")

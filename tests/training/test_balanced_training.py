@@ -96,6 +96,10 @@ def test_calibration_gives_the_useless_modality_no_weight_and_lowers_validation_
     assert both["loss"] <= both["loss_fused_only"]
     # Without the useful table, the answer may not use it (its weight is not even listed).
     assert set(calibration["useless"]["weights"]) == {"useless", "fused"}
+    report = trainer.evaluate()
+    assert report["training"]["calibration"]["patterns"]["useful+useless"] == both
+    heads = report["modality_heads"]
+    assert heads["useful"]["accuracy"] > heads["useless"]["accuracy"] + 0.2  # each modality's own answer, scored
     # The fitted blend is in the saved model.
     reloaded = keras.saving.load_model(tmp_path / "run" / "model.keras")
     np.testing.assert_allclose(reloaded.get_layer("decision_blend").blend_weights.numpy(),
