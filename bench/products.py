@@ -186,7 +186,10 @@ def run_job(context, job):
 def run_jobs(context, jobs, workers):
     if workers <= 1:
         return [run_job(context, job) for job in jobs]
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    # Fresh workers every few trainings: memory a training leaves behind (TF graphs, caches) is given back.
+    with concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=3
+    ) as pool:
         return list(pool.map(run_job, [context] * len(jobs), jobs))
 
 

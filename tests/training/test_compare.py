@@ -74,6 +74,7 @@ def test_compare_writes_the_table_the_plot_and_the_kept_model(tmp_path):
     assert kept_config.model.fusion.method != "auto"
 
 
+@pytest.mark.slow
 def test_cli_train_with_method_auto_compares_and_evaluates_the_kept_model(tmp_path):
     import csv
 
