@@ -22,7 +22,6 @@ import itertools
 import numpy as np
 import tensorflow as tf
 
-from mmfusion_tf._keras import keras
 
 MAX_PATTERN_MODALITIES = 4  # 2**M - 1 passes over the validation data; beyond this only "all present"
 
@@ -64,30 +63,38 @@ def fit_blend(heads, labels, task, steps=300, learning_rate=0.05):
     >>> weights, temperature, loss = fit_blend(np.stack([image, fused], 1), labels, "multiclass")
     """
     heads = tf.constant(heads, tf.float32)
-    labels = tf.constant(labels)
-    count = int(heads.shape[1])
-    uses_temperature = task != "regression"
-    scores = tf.Variable([0.0] * (count - 1) + [3.0])
-    log_temperature = tf.Variable(0.0)
+    labels = tf.constant(labels, tf.int32 if task == "multiclass" else tf.float32)
+    params, loss = _optimise(heads, labels, task, tf.constant(steps), tf.constant(learning_rate, tf.float32))
+    weights = tf.nn.softmax(params[:-1]).numpy()
+    temperature = float(tf.exp(params[-1])) if task != "regression" else 1.0
+    return weights, temperature, float(loss)
 
-    def loss_of(weights, temperature):
-        blended = tf.reduce_sum(weights[None, :, None] * heads, axis=1)
-        return _task_loss(task, blended / temperature if uses_temperature else blended, labels)
 
-    variables = [scores, log_temperature] if uses_temperature else [scores]
-    optimizer = keras.optimizers.Adam(learning_rate)
+def _blend_loss(params, heads, labels, task):
+    weights = tf.nn.softmax(params[:-1])
+    blended = tf.reduce_sum(weights[None, :, None] * heads, axis=1)
+    if task != "regression":
+        blended = blended / tf.exp(params[-1])
+    return _task_loss(task, blended, labels)
 
-    @tf.function
-    def optimise():
-        for _ in tf.range(steps):
-            with tf.GradientTape() as tape:
-                loss = loss_of(tf.nn.softmax(scores), tf.exp(log_temperature))
-            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
 
-    optimise()
-    weights = tf.nn.softmax(scores).numpy()
-    temperature = float(tf.exp(log_temperature)) if uses_temperature else 1.0
-    return weights, temperature, float(loss_of(tf.constant(weights), temperature))
+@tf.function(reduce_retracing=True)
+def _optimise(heads, labels, task, steps, learning_rate):
+    """Adam on `[head scores..., log temperature]` (one trace per task kind, whatever the shapes)."""
+    count = tf.shape(heads)[1]
+    params = tf.concat([tf.zeros([count - 1]), [3.0], [0.0]], axis=0)  # "fused head only", temperature 1
+    first, second = tf.zeros_like(params), tf.zeros_like(params)
+    for step in tf.range(1, steps + 1):
+        with tf.GradientTape() as tape:
+            tape.watch(params)
+            loss = _blend_loss(params, heads, labels, task)
+        grad = tape.gradient(loss, params)
+        first = 0.9 * first + 0.1 * grad
+        second = 0.999 * second + 0.001 * tf.square(grad)
+        t = tf.cast(step, tf.float32)
+        update = (first / (1.0 - 0.9 ** t)) / (tf.sqrt(second / (1.0 - 0.999 ** t)) + 1e-7)
+        params = params - learning_rate * update
+    return params, _blend_loss(params, heads, labels, task)
 
 
 def calibrate(model, config, data, batch_size=64):

@@ -49,8 +49,8 @@ def _fit(tmp_path, experiment, task="multiclass", name="run"):
 
 
 def test_run_keeps_the_weights_of_the_stage_that_validated_best(tmp_path):
-    stages = [StageConfig(name="frozen", epochs=4, learning_rate=1e-2),
-              StageConfig(name="ruin", epochs=2, learning_rate=30.0)]  # a rate that wrecks the model
+    stages = [StageConfig(name="frozen", epochs=3, learning_rate=1e-2),
+              StageConfig(name="ruin", epochs=1, learning_rate=30.0)]  # a rate that wrecks the model
     trainer = _fit(tmp_path, _experiment(stages=stages, calibrate=False))
     state = json.loads((tmp_path / "run" / "state.json").read_text())
     selected = state["selected"]

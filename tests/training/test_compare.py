@@ -29,7 +29,7 @@ def _experiment(method="auto"):
         name="tables",
     )
     return ExperimentConfig(model=model, data=DataConfig(batch_size=32, augment=False),
-                            training=TrainingConfig(stages=[StageConfig(name="frozen", epochs=3, learning_rate=1e-2)],
+                            training=TrainingConfig(stages=[StageConfig(name="frozen", epochs=2, learning_rate=2e-2)],
                                                     precision="float32", tensorboard=False, checkpoints=False))
 
 
@@ -57,7 +57,7 @@ def test_choose_keeps_fusion_on_a_tie_and_the_single_modality_when_fusion_loses(
 
 
 def test_compare_writes_the_table_the_plot_and_the_kept_model(tmp_path):
-    result = compare_fusion(_experiment(), tmp_path, verbose=0, train=_rows(256, 0), validation=_rows(96, 1),
+    result = compare_fusion(_experiment(), tmp_path, verbose=0, train=_rows(192, 0), validation=_rows(96, 1),
                             test=_rows(96, 2))
     written = json.loads((tmp_path / "comparison.json").read_text())
     assert [row["name"] for row in written["candidates"]] == ["useful only", "useless only", "gated", "concat"]

@@ -5,6 +5,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -20,6 +22,7 @@ def _csv_epochs(path):
         return [int(row["epoch"]) for row in csv.DictReader(f)]
 
 
+@pytest.mark.slow  # long training; runs in CI's slow tier
 def test_killed_run_resumes_at_next_epoch_and_loses_no_finished_epoch(tmp_path, hub_dir):
     out = tmp_path / "run"
     out.mkdir()

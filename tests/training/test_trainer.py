@@ -77,6 +77,7 @@ def test_stage_learning_rate_warmup_and_cosine():
     assert stage_learning_rate(StageConfig(epochs=3, learning_rate=0.1), 2) == 0.1
 
 
+@pytest.mark.slow  # long training; runs in CI's slow tier
 def test_l2_sp_keeps_backbone_closer_to_pretrained_than_plain_fine_tuning(tmp_path, hub_dir):
     stages = [StageConfig(name="fine_tune", epochs=2, learning_rate=1e-2, backbones="all")]
     distances = {}
@@ -91,6 +92,7 @@ def test_l2_sp_keeps_backbone_closer_to_pretrained_than_plain_fine_tuning(tmp_pa
     assert trainer.l2sp.distance() == pytest.approx(distances[10.0], rel=1e-4)
 
 
+@pytest.mark.slow  # long training; runs in CI's slow tier
 def test_contrastive_warmup_raises_paired_similarity_on_held_out(tmp_path, hub_dir):
     keras.utils.set_random_seed(0)
     contrastive = ContrastiveConfig(weight=1.0, mode="warmup", warmup_epochs=4, warmup_learning_rate=1e-2, projection_dim=8)

@@ -4,6 +4,8 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 SCRIPT = os.path.join(os.path.dirname(__file__), "distributed_script.py")
 
 
@@ -13,6 +15,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # long training; runs in CI's slow tier
 def test_chief_and_two_workers_run_every_trial_once(tmp_path, hub_dir):
     port = _free_port()
     base = {**os.environ, "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port),
