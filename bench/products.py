@@ -24,9 +24,7 @@ import's parity with the PyTorch reference. Exit status 1 with `--check` when a 
 """
 
 import argparse
-import concurrent.futures
 import json
-import multiprocessing
 import os
 import platform
 import statistics
@@ -51,6 +49,7 @@ from mmfusion_tf.training import Trainer  # noqa: E402
 from mmfusion_tf.training.precision import cpu_flags  # noqa: E402
 
 from results import mean_std  # noqa: E402
+from worker_pool import run_in_workers  # noqa: E402
 
 DATA = os.path.join(ROOT, "..", "shared", "data", "flipkart_products")
 PARITY_JSON = os.path.join(ROOT, "docs", "bench_results", "efficientnet_parity.json")
@@ -184,13 +183,8 @@ def run_job(context, job):
 
 
 def run_jobs(context, jobs, workers):
-    if workers <= 1:
-        return [run_job(context, job) for job in jobs]
-    # Fresh workers every few trainings: memory a training leaves behind (TF graphs, caches) is given back.
-    with concurrent.futures.ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=3
-    ) as pool:
-        return list(pool.map(run_job, [context] * len(jobs), jobs))
+    """Outcomes in job order; `workers` spawned processes share the jobs (1: run them here)."""
+    return run_in_workers(run_job, context, jobs, workers)
 
 
 # === Report ===

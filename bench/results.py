@@ -34,10 +34,8 @@ findings, whatever they say.
 """
 
 import argparse
-import concurrent.futures
 import functools
 import json
-import multiprocessing
 import os
 import platform
 import statistics
@@ -64,6 +62,7 @@ from mmfusion_tf.training import Trainer  # noqa: E402
 from mmfusion_tf.tuning.cost import latency_ms_per_example  # noqa: E402
 
 from results_plots import plot_av_digits, plot_missing_modality, plot_noise_curves  # noqa: E402
+from worker_pool import run_in_workers  # noqa: E402
 
 SAMPLE_RATE = 16000
 # The recommended recipe: gated fusion with per-modality heads, their validation-fitted decision blend and
@@ -173,13 +172,7 @@ def run_job(context, job):
 
 def run_jobs(context, jobs, workers):
     """Outcomes in job order; `workers` spawned processes share the jobs (1: run them here)."""
-    if workers <= 1:
-        return [run_job(context, job) for job in jobs]
-    # Fresh workers every few trainings: memory a training leaves behind (TF graphs, caches) is given back.
-    with concurrent.futures.ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=3
-    ) as pool:
-        return list(pool.map(run_job, [context] * len(jobs), jobs))
+    return run_in_workers(run_job, context, jobs, workers)
 
 
 def outcomes_of(done, **match):
