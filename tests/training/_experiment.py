@@ -43,7 +43,8 @@ def experiment(hub_dir, stages=None, **training):
         StageConfig(name="frozen", epochs=2, learning_rate=3e-3, backbones="frozen"),
         StageConfig(name="fine_tune", epochs=2, learning_rate=1e-3, backbones="all", lr_schedule="cosine"),
     ]
-    training = {"precision": "float32", "tensorboard": False, **training}
+    # Calibration has its own tests (test_balanced_training.py); here it would only add a predict pass per fit.
+    training = {"precision": "float32", "tensorboard": False, "calibrate": False, **training}
     return ExperimentConfig(
         model=model_config(hub_dir),
         data=DataConfig(train="unused.csv", batch_size=16, augment=False),
