@@ -131,6 +131,7 @@ def _run_workers(hub_json, outputs):
     assert all(p.returncode == 0 for p, _ in workers), "\n".join(reports)
 
 
+@pytest.mark.slow  # ~40 s of training; CI runs it in the slow tier
 def test_two_workers_train_build_model_in_sync(hub_dir, tmp_path):
     hub_json = tmp_path / "hub.json"
     hub_json.write_text(json.dumps(hub_dir))

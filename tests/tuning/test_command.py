@@ -28,6 +28,7 @@ def test_help_lists_the_options():
         assert option in text
 
 
+@pytest.mark.slow  # ~40 s of training; CI runs it in the slow tier
 def test_tune_writes_results_resumes_after_an_interruption_and_feeds_train(tmp_path, hub_dir, monkeypatch):
     monkeypatch.setattr(FusionHyperModel, "_compile", _tiny.eager_compile)
     _write_files(tmp_path)

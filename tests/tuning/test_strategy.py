@@ -1,6 +1,7 @@
 """Trials under a tuner's `distribution_strategy` and compile arguments: every stage honours both."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from mmfusion_tf._keras import keras
@@ -23,6 +24,7 @@ class _Compiled(keras.callbacks.Callback):
         _Compiled.epochs.append((type(optimizer).__name__, type(self.model.loss).__name__, rate))
 
 
+@pytest.mark.slow  # ~40 s of training; CI runs it in the slow tier
 def test_two_stage_trials_keep_the_tuners_strategy_optimizer_loss_and_metrics(hub_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(FusionHyperModel, "_compile", _tiny.eager_compile)
     experiment = ex.experiment(hub_dir)
