@@ -85,7 +85,7 @@ def run_ludwig(python, splits, epochs, seed, work):
     log_path = os.path.join(work, "ludwig.log")
     with open(log_path, "w", encoding="utf-8") as log:  # Ludwig's own output (long): shown only on failure
         done = subprocess.run([python, os.path.join(HERE, "ludwig_run.py"), work, config_path, str(seed)],
-                              stdout=log, stderr=subprocess.STDOUT)
+                              stdout=log, stderr=subprocess.STDOUT, cwd=work)  # its lock files stay in work
     if done.returncode:
         with open(log_path, encoding="utf-8") as log:
             sys.stderr.write(log.read()[-5000:])
