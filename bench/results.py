@@ -110,9 +110,14 @@ def stages(frozen, fine_tune):
     return plan
 
 
-def experiment(modalities, which, head, plan, modality_dropout=0.0, presence=False, batch_size=64):
-    """The experiment of one model name (`recipe`), e.g. "image only", "gated", "balanced gated"."""
+def experiment(modalities, which, head, plan, modality_dropout=None, presence=False, batch_size=64):
+    """The experiment of one model name (`recipe`), e.g. "image only", "gated", "balanced gated".
+
+    The balanced recipes keep the package's default modality dropout; plain fusion ("gated") has none.
+    """
     method, heads, balancing = recipe(which)
+    if modality_dropout is None:
+        modality_dropout = mmf.FusionConfig().modality_dropout if heads else 0.0
     head = mmf.HeadConfig(**{**head.__dict__, "modality_heads": heads})
     options = FUSION_OPTIONS.get(method, {})
     model = mmf.ModelConfig(

@@ -178,12 +178,17 @@ class FusionConfig:
     only when it validates at least as well as the best single modality;
     `options` are passed to the layer (e.g. `{"weights": [0.5, 0.3, 0.2],
     "mode": "fixed"}`, `{"rank": 4}`, `{"num_heads": 4}`).
+    `modality_dropout` (default 0.3) drops each modality of a training
+    example with that probability (never all of them; models with one
+    modality ignore it), so no modality can carry the model alone and a
+    missing one at serving time is a situation the model has seen; 0 turns
+    it off.
     """
 
     method: str = "weighted_sum"
     projection_dim: int = 64
     options: dict = field(default_factory=dict)
-    modality_dropout: float = 0.0
+    modality_dropout: float = 0.3
 
     def validate(self, where="fusion"):
         from mmfusion_tf import fusion

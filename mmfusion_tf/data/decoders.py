@@ -8,6 +8,7 @@ streaming headers with an unknown data size.
 """
 
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -86,18 +87,39 @@ class Checks:
     In a graph, ops without a dependency run in any order, so the ops after a
     check are created under `after()` and only run once the check passed: the
     first broken rule is the error the user sees, eagerly and in `Dataset.map`.
+    `where` (a string or scalar string tensor, e.g. "Input `audio` example 3:")
+    starts every message.
     """
 
-    def __init__(self):
+    def __init__(self, where=None):
         self._last = []
+        self._where = where
 
     def check(self, condition, *message):
         with tf.control_dependencies(self._last):
+            if self._where is not None:  # one line: "<where><message parts joined by spaces>"
+                parts = [m if isinstance(m, str) or m.dtype == tf.string else tf.strings.as_string(m) for m in message]
+                message = [tf.strings.join([self._where, tf.strings.join(parts, separator=" ")])]
             op = tf.debugging.Assert(condition, list(message), summarize=8)
         self._last = [op] if op is not None else []  # None when eager (raised already)
 
     def after(self):
         return tf.control_dependencies(self._last)
+
+
+def quote_bytes(contents, count):
+    """The first `count` bytes of `contents` as hex pairs ("52 49 46 46"), safe to put in any message.
+
+    Raw bytes in an error message can be invalid UTF-8, which breaks whoever
+    decodes the message (a gRPC status, a JSON reply, Python's `str`).
+
+    Example:
+
+    >>> quote_bytes(tf.constant(b"RIFF\\xff"), 8).numpy()
+    b'52 49 46 46 ff'
+    """
+    codes = tf.cast(tf.io.decode_raw(tf.strings.substr(contents, 0, count), tf.uint8), tf.int32)
+    return tf.strings.reduce_join(tf.gather(tf.constant([f"{i:02x}" for i in range(256)]), codes), separator=" ")
 
 
 # === Images ===
@@ -249,45 +271,55 @@ def _walk_chunks(contents, size):
     return fmt_pos, fmt_size, data_pos, data_size
 
 
-def decode_wav(contents):
-    """Decodes a WAV file into a mono float32 waveform and its sample rate.
+class WavHeader(NamedTuple):
+    """What a WAV file's header declares (int64 scalars), read by `read_wav_header`."""
 
-    Reads PCM 8-bit (unsigned), 16, 24 and 32-bit; IEEE float 32 and 64-bit;
-    WAVE_FORMAT_EXTENSIBLE with one of these sub-formats. Chunks may come in
-    any order (`LIST` before `fmt `, odd sizes padded). Channels are averaged
-    to mono. PCM is scaled to [-1, 1); float samples are passed through as
-    stored. A data size of 0 or 0xFFFFFFFF (streaming writers) means "the rest
-    of the file", cut to whole frames. Bad input raises
-    `tf.errors.InvalidArgumentError` when run: not RIFF/WAVE, no `fmt ` or
-    `data` chunk, an unsupported format tag or bit depth (named in the
-    message), zero channels or sample rate, or a truncated data chunk.
+    sample_rate: tf.Tensor
+    num_channels: tf.Tensor
+    num_frames: tf.Tensor
+    checks: Checks  # the header's checks; create ops that need a valid header under `checks.after()`
+    data_pos: tf.Tensor  # where the samples start
+    frame_bytes: tf.Tensor
+    encoding: tf.Tensor  # int32 index into `_ENCODINGS`
+
+
+def read_wav_header(contents, where=None):
+    """Checks a WAV file's container and reads its format, without decoding a sample.
+
+    Everything `decode_wav` needs to know before it allocates anything is
+    checked here: the RIFF/WAVE signature, the `fmt ` and `data` chunks, a
+    supported encoding, channels and sample rate above 0, and that the data
+    chunk fits in the file. Callers add their own limits (sample rate,
+    duration) to `header.checks` before decoding.
 
     Args:
         contents: Scalar string tensor, the WAV file's bytes.
+        where: Optional string (tensor) that starts every error message, e.g.
+            naming the input and example.
 
     Returns:
-        `(waveform, sample_rate)`: float32 `[num_frames]` and int32 scalar.
+        A `WavHeader` (`sample_rate`, `num_channels`, `num_frames`, `checks`, ...).
 
     Example:
 
-    >>> wav = tf.audio.encode_wav(tf.constant([[0.5], [-0.25]]), 16000)
-    >>> waveform, sample_rate = decode_wav(wav)
-    >>> waveform.numpy().tolist(), int(sample_rate)
-    ([0.5, -0.25], 16000)
+    >>> wav = tf.audio.encode_wav(tf.zeros([8000, 1]), 16000)
+    >>> header = read_wav_header(wav)
+    >>> int(header.sample_rate), int(header.num_frames)
+    (16000, 8000)
     """
-    with tf.name_scope("decode_wav"):
+    with tf.name_scope("read_wav_header"):
         contents = tf.convert_to_tensor(contents, tf.string)
         if contents.shape.rank not in (None, 0):
             raise ValueError(
                 f"`contents` must be a scalar string (one file's bytes). Received: shape={contents.shape}"
             )
         size = tf.cast(tf.strings.length(contents), tf.int64)
-        checks = Checks()
+        checks = Checks(where)
         riff = _read_words(contents, 0, 6)
         checks.check(
             (size >= 12) & (_uint32(riff, 0) == _FOURCC_RIFF) & (_uint32(riff, 4) == _FOURCC_WAVE),
-            "Not a WAV file: expected a RIFF/WAVE header. First 12 bytes:",
-            tf.strings.substr(contents, 0, 12),
+            "Not a WAV file: expected a RIFF/WAVE header. First 12 bytes (hex):",
+            quote_bytes(contents, 12),
         )
         with checks.after():
             fmt_pos, fmt_size, data_pos, data_size = _walk_chunks(contents, size)
@@ -318,7 +350,6 @@ def decode_wav(contents):
             "bits per sample",
             bits,
         )
-
         bytes_left = size - data_pos
         unknown_size = (data_size == _UNKNOWN_SIZES[0]) | (data_size == _UNKNOWN_SIZES[1])
         checks.check(
@@ -329,19 +360,56 @@ def decode_wav(contents):
             bytes_left,
             "bytes follow it.",
         )
-        with checks.after():
-            data_bytes = tf.where(unknown_size, bytes_left, data_size)
-            frame_bytes = num_channels * (bits // 8)
-            frame_bytes = tf.maximum(frame_bytes, 1)  # only reached when valid; keeps the op safe
-            num_frames = data_bytes // frame_bytes
-            raw = tf.strings.substr(contents, data_pos, num_frames * frame_bytes)
-            samples = tf.switch_case(
-                tf.cast(tf.argmax(tf.cast(matches, tf.int32)), tf.int32),
-                [lambda fn=fn: fn(raw) for fn in _SAMPLE_DECODERS],
-            )
-            waveform = tf.reduce_mean(tf.reshape(samples, tf.stack([num_frames, num_channels])), axis=1)
+        data_bytes = tf.where(unknown_size, bytes_left, data_size)
+        frame_bytes = tf.maximum(num_channels * (bits // 8), 1)  # only used when valid; keeps the op safe
+        encoding_index = tf.cast(tf.argmax(tf.cast(matches, tf.int32)), tf.int32)
+        return WavHeader(sample_rate, num_channels, data_bytes // frame_bytes, checks, data_pos, frame_bytes,
+                         encoding_index)
+
+
+def decode_wav(contents, where=None, check_header=None):
+    """Decodes a WAV file into a mono float32 waveform and its sample rate.
+
+    Reads PCM 8-bit (unsigned), 16, 24 and 32-bit; IEEE float 32 and 64-bit;
+    WAVE_FORMAT_EXTENSIBLE with one of these sub-formats. Chunks may come in
+    any order (`LIST` before `fmt `, odd sizes padded). Channels are averaged
+    to mono. PCM is scaled to [-1, 1); float samples are passed through as
+    stored. A data size of 0 or 0xFFFFFFFF (streaming writers) means "the rest
+    of the file", cut to whole frames. Bad input raises
+    `tf.errors.InvalidArgumentError` when run: not RIFF/WAVE, no `fmt ` or
+    `data` chunk, an unsupported format tag or bit depth (named in the
+    message), zero channels or sample rate, or a truncated data chunk.
+
+    Args:
+        contents: Scalar string tensor, the WAV file's bytes.
+        where: Optional string (tensor) that starts every error message.
+        check_header: Optional function `(header: WavHeader) -> None` that adds
+            checks to `header.checks` (e.g. limits on the sample rate and
+            duration); they run after the container's checks and before any
+            sample is read.
+
+    Returns:
+        `(waveform, sample_rate)`: float32 `[num_frames]` and int32 scalar.
+
+    Example:
+
+    >>> wav = tf.audio.encode_wav(tf.constant([[0.5], [-0.25]]), 16000)
+    >>> waveform, sample_rate = decode_wav(wav)
+    >>> waveform.numpy().tolist(), int(sample_rate)
+    ([0.5, -0.25], 16000)
+    """
+    with tf.name_scope("decode_wav"):
+        contents = tf.convert_to_tensor(contents, tf.string)
+        header = read_wav_header(contents, where)
+        if check_header is not None:
+            check_header(header)
+        with header.checks.after():
+            raw = tf.strings.substr(contents, header.data_pos, header.num_frames * header.frame_bytes)
+            samples = tf.switch_case(header.encoding, [lambda fn=fn: fn(raw) for fn in _SAMPLE_DECODERS])
+            frames = tf.reshape(samples, tf.stack([header.num_frames, header.num_channels]))
+            waveform = tf.reduce_mean(frames, axis=1)
             waveform.set_shape([None])
-            return waveform, tf.cast(sample_rate, tf.int32)
+            return waveform, tf.cast(header.sample_rate, tf.int32)
 
 
 def _check_waveform_rank(waveform):

@@ -6,6 +6,7 @@ Example:
         --examples data/test.csv --check --report export.json
 """
 
+import dataclasses
 import json
 import os
 import sys
@@ -13,6 +14,16 @@ import sys
 from mmfusion_tf.export.signatures import AUDIO_INPUTS, Limits
 
 DEFAULT_TOLERANCE = 1e-5
+_LIMIT_HELP = {
+    "max_batch_size": "most examples per request",
+    "max_image_bytes": "largest encoded image",
+    "max_image_pixels": "largest height x width declared by an image header",
+    "max_text_length": "most UTF-8 characters per text",
+    "max_audio_seconds": "longest audio, read from the WAV header",
+    "min_audio_sample_rate": "lowest WAV sample rate (Hz)",
+    "max_audio_sample_rate": "highest WAV sample rate (Hz)",
+    "max_abs_numeric": "largest |value| of a numeric column (NaN = missing)",
+}
 
 
 def _check(model, config, path, examples, tolerance):
@@ -43,11 +54,9 @@ def run_export(args):
     if not os.path.exists(args.model):
         raise FileNotFoundError(f"Model file not found: {args.model}")
     model = keras.saving.load_model(args.model)
-    path = export_saved_model(
-        model, config, args.base, args.version, examples=args.examples, max_image_bytes=args.max_image_bytes,
-        max_image_pixels=args.max_image_pixels, max_text_length=args.max_text_length,
-        max_audio_seconds=args.max_audio_seconds, audio_input=args.audio_input, overwrite=args.overwrite,
-    )
+    limits = {f.name: getattr(args, f.name) for f in dataclasses.fields(Limits)}
+    path = export_saved_model(model, config, args.base, args.version, examples=args.examples,
+                              audio_input=args.audio_input, overwrite=args.overwrite, **limits)
     metadata = read_metadata(path)
     text_ops = metadata["text_ops"]
     print(f"exported version {metadata['version']} to {path}")
@@ -89,10 +98,9 @@ def add_export_parser(verbs):
     parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, help="largest accepted |diff| in --check")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing version folder")
     parser.add_argument("--audio-input", choices=AUDIO_INPUTS, default="wav", help="audio as WAV bytes or float waveforms")
-    parser.add_argument("--max-image-bytes", type=int, default=defaults.max_image_bytes)
-    parser.add_argument("--max-image-pixels", type=int, default=defaults.max_image_pixels)
-    parser.add_argument("--max-text-length", type=int, default=defaults.max_text_length, help="UTF-8 characters")
-    parser.add_argument("--max-audio-seconds", type=float, default=defaults.max_audio_seconds)
+    for f in dataclasses.fields(Limits):  # --max-batch-size, --max-image-bytes, ... (docs/guide/serving.md)
+        parser.add_argument("--" + f.name.replace("_", "-"), type=f.type, default=getattr(defaults, f.name),
+                            help=_LIMIT_HELP.get(f.name, "") + " (default: %(default)s)")
     parser.add_argument("--report", metavar="PATH", help="also write the JSON report here")
     parser.set_defaults(func=run_export)
     return parser

@@ -18,6 +18,10 @@ SUPPORTED_IMAGE_FORMATS = "JPEG, PNG, GIF, BMP"
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _GIF_IMAGE, _GIF_EXTENSION = 0x2C, 0x21
+# How each format's file ends, searched for in its last `_TAIL_BYTES` bytes (writers may pad after it).
+_ENDINGS = {PNG: (b"IEND", "IEND chunk"), JPEG: (b"\xff\xd9", "end-of-image marker (FF D9)"),
+            GIF: (b"\x3b", "trailer byte (3B)")}
+_TAIL_BYTES = 32
 
 
 def _read_bytes(contents, pos, num_bytes):
@@ -131,7 +135,16 @@ def image_header(contents):
         return image_format, height, width, tf.maximum(height * width, frames)
 
 
-def _where(name, index):
+def _tail_contains(contents, size, ending):
+    """Whether `ending` (bytes without a zero byte) occurs in the last `_TAIL_BYTES` bytes of `contents`."""
+    tail = _read_bytes(contents, tf.maximum(size - _TAIL_BYTES, 0), _TAIL_BYTES + len(ending))  # zero-padded
+    found = tf.ones([_TAIL_BYTES], tf.bool)
+    for i, byte in enumerate(ending):
+        found &= tf.equal(tail[i : i + _TAIL_BYTES], byte)
+    return tf.reduce_any(found)
+
+
+def input_prefix(name, index):
     """Message prefix naming the input (and the example, when `index` is given)."""
     if index is None:
         return f"Input `{name}`: "
@@ -158,7 +171,7 @@ def decode_checked_image(contents, index, name, channels, max_bytes, max_pixels)
     """
     checks = decoders.Checks()
     size = tf.cast(tf.strings.length(contents), tf.int64)
-    where = _where(name, index)
+    where = input_prefix(name, index)
     checks.check(
         size <= max_bytes,
         tf.strings.join([
@@ -170,7 +183,7 @@ def decode_checked_image(contents, index, name, channels, max_bytes, max_pixels)
     checks.check(
         image_format != UNKNOWN,
         tf.strings.join([
-            where, f"not a {SUPPORTED_IMAGE_FORMATS} image. First bytes: ", tf.strings.substr(contents, 0, 8),
+            where, f"not a {SUPPORTED_IMAGE_FORMATS} image. First bytes (hex): ", decoders.quote_bytes(contents, 8),
         ]),
     )
     checks.check(
@@ -183,24 +196,97 @@ def decode_checked_image(contents, index, name, channels, max_bytes, max_pixels)
             ),
         ]),
     )
+    for file_format, (ending, description) in _ENDINGS.items():
+        checks.check(
+            (image_format != file_format) | _tail_contains(contents, size, ending),
+            tf.strings.join([where, f"the file is truncated: no {description} at its end."]),
+        )
+    declared = _little_endian(_read_bytes(contents, 2, 4), 0, 4)  # BMP: the file size in its header
+    checks.check(
+        (image_format != BMP) | (declared <= size),
+        tf.strings.join([where, tf.strings.format("the BMP file is truncated: its header says {} bytes, it has {}.",
+                                                  [declared, size])]),
+    )
     with checks.after():
         return decoders.decode_image(contents, channels=channels, name=name)
 
 
-def check_text_length(text, name, max_length):
-    """`text` (`[batch]` strings) after checking every length (UTF-8 characters) ≤ `max_length`."""
-    lengths = tf.strings.length(text, unit="UTF8_CHAR")
-    too_long = lengths > max_length
-    index = tf.argmax(tf.concat([tf.cast(too_long, tf.int32), [0]], 0), output_type=tf.int64)  # 0 when none
-    length = tf.concat([lengths, [0]], 0)[index]
-    message = tf.strings.join([
-        _where(name, index),
-        tf.strings.format("the text has {} characters, more than max_text_length={}.", [length, max_length]),
-    ])
+def check_text(text, name, max_length):
+    """`text` (`[batch]` strings) after checking each is valid UTF-8 of at most `max_length` characters."""
     checks = decoders.Checks()
-    checks.check(~tf.reduce_any(too_long), message)
+    valid = tf.equal(tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace"), text)
+    checks.check(
+        tf.reduce_all(valid),
+        tf.strings.join([input_prefix(name, _first(~valid)), "the text is not valid UTF-8. First bytes (hex): ",
+                         decoders.quote_bytes(_pick(text, _first(~valid), ""), 16)]),
+    )
+    with checks.after():
+        lengths = tf.strings.length(text, unit="UTF8_CHAR")
+    too_long = lengths > max_length
+    checks.check(
+        ~tf.reduce_any(too_long),
+        tf.strings.join([
+            input_prefix(name, _first(too_long)),
+            tf.strings.format("the text has {} characters, more than max_text_length={}.",
+                              [_pick(lengths, _first(too_long), 0), max_length]),
+        ]),
+    )
     with checks.after():
         return tf.identity(text)
+
+
+def check_numeric(values, name, max_abs):
+    """`values` (`[batch]` float32) after checking none is ±inf or beyond ±`max_abs` (NaN = missing passes)."""
+    bad = tf.math.is_inf(values) | (tf.abs(values) > max_abs)
+    index = _first(bad)
+    checks = decoders.Checks()
+    checks.check(
+        ~tf.reduce_any(bad),
+        tf.strings.join([
+            input_prefix(name, index),
+            tf.strings.format("the value {} is out of range: numbers must be finite and within ±max_abs_numeric={} "
+                              "(NaN means missing).", [_pick(values, index, 0.0), max_abs]),
+        ]),
+    )
+    with checks.after():
+        return tf.identity(values)
+
+
+def check_batch(inputs, max_batch_size):
+    """`decoders.Checks` that every input of `inputs` (name -> `[batch, ...]`) has one batch size, ≤ `max_batch_size`.
+
+    Create the ops that use the inputs under `checks.after()`.
+    """
+    names = sorted(inputs)
+    sizes = tf.stack([tf.shape(inputs[n], out_type=tf.int64)[0] for n in names])
+    checks = decoders.Checks()
+    checks.check(
+        tf.reduce_all(tf.equal(sizes, sizes[0])),
+        tf.strings.format(
+            "Inputs have different batch sizes: " + ", ".join(f"`{n}` {{}}" for n in names)
+            + ". Send one value per example in every input.", tf.unstack(sizes)),
+    )
+    checks.check(
+        sizes[0] <= max_batch_size,
+        tf.strings.format("The request has {} examples, more than max_batch_size={}. Split it into smaller requests.",
+                          [sizes[0], max_batch_size]),
+    )
+    return checks
+
+
+def check_wav_header(header, limits):
+    """Adds `limits`' sample-rate range and duration to a `decoders.WavHeader`'s checks (no sample decoded yet).
+
+    Messages start with the header's own `where` (see `decoders.read_wav_header`).
+    """
+    low, high = limits.min_audio_sample_rate, limits.max_audio_sample_rate
+    header.checks.check(
+        (header.sample_rate >= low) & (header.sample_rate <= high),
+        tf.strings.format(
+            "the WAV header declares a sample rate of {} Hz, outside [{}, {}] Hz "
+            "(min_audio_sample_rate, max_audio_sample_rate).", [header.sample_rate, low, high]),
+    )
+    _check_seconds(header.checks, header.num_frames, header.sample_rate, "", limits.max_audio_seconds)
 
 
 def check_audio_seconds(num_samples, sample_rate, index, name, max_seconds):
@@ -209,16 +295,30 @@ def check_audio_seconds(num_samples, sample_rate, index, name, max_seconds):
     Create the ops that need the audio under `checks.after()`. `index` is the
     example's position, or None for a whole `[batch, samples]` tensor.
     """
-    seconds = tf.cast(num_samples, tf.float64) / tf.cast(sample_rate, tf.float64)
     checks = decoders.Checks()
+    _check_seconds(checks, num_samples, sample_rate, input_prefix(name, index), max_seconds)
+    return checks
+
+
+def _check_seconds(checks, num_samples, sample_rate, where, max_seconds):
+    seconds = tf.cast(num_samples, tf.float64) / tf.cast(sample_rate, tf.float64)
     checks.check(
         seconds <= max_seconds,
         tf.strings.join([
-            _where(name, index),
+            where,
             tf.strings.format(
                 "the audio lasts {} s ({} samples at {} Hz), more than max_audio_seconds={}.",
                 [seconds, num_samples, sample_rate, max_seconds],
             ),
         ]),
     )
-    return checks
+
+
+def _first(flags):
+    """Position (int64) of the first True in `flags`, 0 when none."""
+    return tf.argmax(tf.concat([tf.cast(flags, tf.int32), [0]], 0), output_type=tf.int64)
+
+
+def _pick(values, index, default):
+    """`values[index]`, or `default` when `values` is empty."""
+    return tf.concat([values, tf.constant([default], values.dtype)], 0)[index]

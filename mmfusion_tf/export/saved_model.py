@@ -22,7 +22,6 @@ from mmfusion_tf.export.warmup import MAX_WARMUP_RECORDS, WARMUP_FILE, rest_requ
 
 METADATA_FILE = "mmfusion_export.json"
 SMOKE_REQUEST_FILE = "smoke_request.json"
-_DEFAULTS = signatures.Limits()
 
 
 def versions(base_dir):
@@ -79,13 +78,10 @@ def export_saved_model(
     version=None,
     *,
     examples=None,
-    max_image_bytes=_DEFAULTS.max_image_bytes,
-    max_image_pixels=_DEFAULTS.max_image_pixels,
-    max_text_length=_DEFAULTS.max_text_length,
-    max_audio_seconds=_DEFAULTS.max_audio_seconds,
     audio_input="wav",
     warmup_records=16,
     overwrite=False,
+    **limits,
 ):
     """Exports `model` as `base_dir/<version>/` with raw-input serving signatures.
 
@@ -115,14 +111,14 @@ def export_saved_model(
         version: positive int; default: the next integer in `base_dir`.
         examples: optional manifest path, dict of columns or DataFrame of
             real inputs (see `raw_examples`).
-        max_image_bytes: int, largest encoded image.
-        max_image_pixels: int, largest declared height × width.
-        max_text_length: int, most UTF-8 characters per text.
-        max_audio_seconds: float, longest audio.
         audio_input: "wav" or "waveform".
         warmup_records: int in [1, 1000] (TF Serving's maximum), warmup
-            requests to write.
+            requests to write (per signature).
         overwrite: bool, replace an existing version folder.
+        **limits: fields of `Limits` to change, e.g. `max_batch_size=64`,
+            `max_image_bytes`, `max_image_pixels`, `max_text_length`,
+            `max_audio_seconds`, `min_audio_sample_rate`,
+            `max_audio_sample_rate`, `max_abs_numeric`.
 
     Returns:
         str, the path of `base_dir/<version>`.
@@ -133,7 +129,10 @@ def export_saved_model(
     >>> tf.saved_model.load(path).signatures["serving_default"](
     ...     image=tf.constant([png_bytes]), text=tf.constant(["a red car"]), ...)["labels"]
     """
-    limits = signatures.Limits(max_image_bytes, max_image_pixels, max_text_length, max_audio_seconds).validate()
+    unknown = sorted(set(limits) - {f.name for f in dataclasses.fields(signatures.Limits)})
+    if unknown:
+        raise TypeError(f"export_saved_model() got unknown limits {unknown}; the limits are the fields of `Limits`.")
+    limits = signatures.Limits(**limits).validate()
     if audio_input not in signatures.AUDIO_INPUTS:
         raise ValueError(f"`audio_input` must be one of {signatures.AUDIO_INPUTS}. Received: audio_input={audio_input!r}")
     _check_model(model, config)
@@ -155,11 +154,12 @@ def export_saved_model(
         signatures.write_saved_model(model, config, tmp, limits, audio_input)
         extra = os.path.join(tmp, "assets.extra")
         os.makedirs(extra, exist_ok=True)
-        count = write_warmup_requests(os.path.join(extra, WARMUP_FILE), raw, model_name)
+        signature_names = [signatures.SERVING_SIGNATURE, signatures.EMBEDDING_SIGNATURE]
+        count = write_warmup_requests(os.path.join(extra, WARMUP_FILE), raw, model_name, signature_names=signature_names)
         with open(os.path.join(extra, SMOKE_REQUEST_FILE), "w", encoding="utf-8") as f:
             json.dump(rest_request(raw, binary), f)
         text_ops = text_ops_report(tmp)
-        warmup = {"records": count, "source": source}
+        warmup = {"records": count, "signatures": signature_names, "source": source}
         metadata = _metadata(config, version, model_name, limits, audio_input, warmup, text_ops)
         with open(os.path.join(extra, METADATA_FILE), "w", encoding="utf-8") as f:
             json.dump(metadata, f, indent=2)

@@ -24,22 +24,42 @@ EMBEDDING_SIGNATURE = "embedding"
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
-    """Largest raw inputs `serving_default` accepts (larger ones: INVALID_ARGUMENT).
+    """Largest raw inputs `serving_default` accepts; larger ones fail with INVALID_ARGUMENT naming the input.
 
-    `max_image_pixels` defaults to Pillow's decompression-bomb threshold;
-    `max_text_length` counts UTF-8 characters.
+    Each is checked in the exported graph (so TF Serving applies it too)
+    before anything large is allocated: image sizes and WAV rates and
+    durations are read from the file headers. `max_image_pixels` defaults to
+    Pillow's decompression-bomb threshold; `max_text_length` counts UTF-8
+    characters; numeric columns accept NaN (missing) and finite values
+    within ±`max_abs_numeric`.
+
+    Example:
+
+    >>> Limits(max_audio_seconds=10.0, max_batch_size=64).validate().max_batch_size
+    64
     """
 
+    max_batch_size: int = 1024
     max_image_bytes: int = 20 * 2**20
     max_image_pixels: int = 89_478_485
     max_text_length: int = 10_000
     max_audio_seconds: float = 60.0
+    min_audio_sample_rate: int = 1_000
+    max_audio_sample_rate: int = 384_000
+    max_abs_numeric: float = 1e12
 
     def validate(self):
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
                 raise ValueError(f"`{f.name}` must be a positive number. Received: {f.name}={value!r}")
+            if f.type is int and not isinstance(value, int):
+                raise ValueError(f"`{f.name}` must be an int. Received: {f.name}={value!r}")
+        if self.min_audio_sample_rate > self.max_audio_sample_rate:
+            raise ValueError(
+                "`min_audio_sample_rate` must be <= `max_audio_sample_rate`. Received: "
+                f"min_audio_sample_rate={self.min_audio_sample_rate}, max_audio_sample_rate={self.max_audio_sample_rate}"
+            )
         return self
 
 
@@ -98,10 +118,9 @@ def _images(batch, field, limits):
 def _wav_audio(batch, field, limits):
     def decode(index, contents):
         def checked():
-            waveform, rate = decoders.decode_wav(contents)
-            checks = guards.check_audio_seconds(tf.size(waveform), rate, index, field.name, limits.max_audio_seconds)
-            with checks.after():
-                return decoders.fit_and_resample(waveform, rate, field.sample_rate, field.num_samples)
+            waveform, rate = decoders.decode_wav(contents, where=guards.input_prefix(field.name, index),
+                                                 check_header=lambda header: guards.check_wav_header(header, limits))
+            return decoders.fit_and_resample(waveform, rate, field.sample_rate, field.num_samples)
 
         return decoders.or_zeros(contents, [field.num_samples], tf.float32, checked)
 
@@ -115,22 +134,48 @@ def _waveform_audio(batch, field, limits):
 
 
 def decode_request(inputs, config, limits, audio_input="wav"):
-    """Raw `serving_default` inputs -> the model's input features (same keys)."""
+    """Raw `serving_default` inputs -> the model's input features (same keys).
+
+    First checks that every input has the same batch size, at most
+    `limits.max_batch_size`; then decodes each input under its own limits.
+    """
+    checks = guards.check_batch(inputs, limits.max_batch_size)
     features = {}
-    for f in fields_for(config):
-        value = inputs[f.name]
-        if f.kind == "image":
-            features[f.name] = _images(value, f, limits)
-        elif f.kind == "audio":
-            decode = _wav_audio if audio_input == "wav" else _waveform_audio
-            features[f.name] = decode(value, f, limits)
-        elif f.kind == "text":
-            features[f.name] = guards.check_text_length(value, f.name, limits.max_text_length)
-        else:
-            features[f.name] = value
-    for name in config.modality_names if config.presence_inputs else ():
-        features[f"{name}_present"] = inputs[f"{name}_present"]
+    with checks.after():
+        for f in fields_for(config):
+            value = inputs[f.name]
+            if f.kind == "image":
+                features[f.name] = _images(value, f, limits)
+            elif f.kind == "audio":
+                decode = _wav_audio if audio_input == "wav" else _waveform_audio
+                features[f.name] = decode(value, f, limits)
+            elif f.kind == "text":
+                features[f.name] = guards.check_text(value, f.name, limits.max_text_length)
+            elif f.kind == "numeric":
+                features[f.name] = guards.check_numeric(value, f.name, limits.max_abs_numeric)
+            else:
+                features[f.name] = tf.identity(value)
+        for name in config.modality_names if config.presence_inputs else ():
+            features[f"{name}_present"] = tf.identity(inputs[f"{name}_present"])
     return features
+
+
+def at_least_one_example(features):
+    """`(features, batch size)`; a batch of 0 gets one placeholder example (zeros, empty strings).
+
+    Keras layers such as convolutions fail on an empty batch; the caller runs
+    the model on the padded batch and keeps the first `batch size` rows of
+    each output (none), so an empty request gets empty outputs.
+    """
+    size = tf.shape(next(iter(features.values())))[0]
+    extra = tf.maximum(1 - size, 0)
+
+    def pad(value):
+        padded = tf.pad(value, [[0, extra]] + [[0, 0]] * (value.shape.rank - 1))
+        padded.set_shape([None, *value.shape[1:]])
+        return padded
+
+    return {k: pad(v) for k, v in features.items()}, size
 
 
 def embedding_model(model):
@@ -194,13 +239,17 @@ def write_saved_model(model, config, export_dir, limits, audio_input="wav"):
 
     def features_of(inputs):
         features = decode_request(inputs, config, limits, audio_input)
-        return {k: tf.cast(v, dtypes[k]) if v.dtype != tf.string else v for k, v in features.items()}
+        features = {k: tf.cast(v, dtypes[k]) if v.dtype != tf.string else v for k, v in features.items()}
+        return at_least_one_example(features)
 
     def serve(inputs):
-        return serving_outputs(model(features_of(inputs), training=False), config.head)
+        features, size = features_of(inputs)
+        outputs = serving_outputs(model(features, training=False), config.head)
+        return {k: v[:size] for k, v in outputs.items()}
 
     def embed(inputs):
-        return {"embedding": tf.cast(embed_model(features_of(inputs), training=False), tf.float32)}
+        features, size = features_of(inputs)
+        return {"embedding": tf.cast(embed_model(features, training=False), tf.float32)[:size]}
 
     archive = ExportArchive()
     archive.track(model)

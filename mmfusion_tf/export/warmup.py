@@ -28,22 +28,25 @@ def predict_request(raw, model_name, rows=None, signature_name="serving_default"
     return request
 
 
-def write_warmup_requests(path, raw, model_name, max_records=MAX_WARMUP_RECORDS):
-    """Writes one single-example `PredictionLog` per example (at most `max_records`).
+def write_warmup_requests(path, raw, model_name, max_records=MAX_WARMUP_RECORDS, signature_names=("serving_default",)):
+    """Writes one single-example `PredictionLog` per example and signature (at most `max_records` in all).
+
+    Every signature gets its requests, so none pays for its graph's
+    initialisation on its first real call.
 
     Returns:
         The number of records written.
     """
     from tensorflow_serving.apis import prediction_log_pb2
 
-    count = min(len(next(iter(raw.values()))), int(max_records))
+    per_signature = min(len(next(iter(raw.values()))), int(max_records) // len(signature_names))
     with tf.io.TFRecordWriter(path) as writer:
-        for i in range(count):
-            log = prediction_log_pb2.PredictionLog(
-                predict_log=prediction_log_pb2.PredictLog(request=predict_request(raw, model_name, rows=slice(i, i + 1)))
-            )
-            writer.write(log.SerializeToString())
-    return count
+        for signature_name in signature_names:
+            for i in range(per_signature):
+                request = predict_request(raw, model_name, rows=slice(i, i + 1), signature_name=signature_name)
+                log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+                writer.write(log.SerializeToString())
+    return per_signature * len(signature_names)
 
 
 def read_warmup_requests(path):

@@ -161,7 +161,7 @@ def build_model(config, adapt_data=None, contrastive=None):
     fusion = build_fusion(config)
     modality_dropout = (
         fusion_layers.ModalityDropout(config.fusion.modality_dropout, name="modality_dropout")
-        if config.fusion.modality_dropout > 0
+        if config.fusion.modality_dropout > 0 and len(names) > 1
         else None
     )
     weights_out = keras.layers.Activation("linear", dtype="float32", name="fusion_weights")

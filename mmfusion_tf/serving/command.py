@@ -89,6 +89,7 @@ def serve_command(args):
     server = DevServer(source, model_name=args.model_name, grpc_port=args.port,
                        rest_port=None if args.rest_api_port < 0 else args.rest_api_port, host=args.host,
                        poll_seconds=args.poll_seconds, warmup=not args.no_warmup, max_message_mb=args.max_message_mb,
+                       rest_max_body_mb=args.rest_max_body_mb, rest_timeout_seconds=args.rest_timeout_seconds,
                        allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models)
     server.start()
     models = ", ".join(f"{name} (versions {server.manager.available_versions(name)})"
@@ -122,6 +123,9 @@ def add_serving_parsers(verbs):
     serve.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for new versions (0: never)")
     serve.add_argument("--no-warmup", action="store_true", help="skip assets.extra/tf_serving_warmup_requests")
     serve.add_argument("--max-message-mb", type=int, default=64, help="gRPC message size limit")
+    serve.add_argument("--rest-max-body-mb", type=float, help="largest REST body, 413 above (default: --max-message-mb)")
+    serve.add_argument("--rest-timeout-seconds", type=float, default=30.0,
+                       help="how long a REST read may wait for the client before the connection closes")
     serve.add_argument("--allow-version-labels-for-unavailable-models", action="store_true",
                        help="accept labels naming versions not loaded yet (as TF Serving's flag)")
     serve.set_defaults(func=serve_command)

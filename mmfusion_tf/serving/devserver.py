@@ -2,8 +2,8 @@
 
 The real `tensorflow_model_server` cannot be installed on every machine (it ships in Google's apt
 repository and the `tensorflow/serving` Docker image), so this server speaks the same protocol for
-tests, notebooks and offline use: gRPC `PredictionService` (Predict, GetModelMetadata; Classify,
-Regress and MultiInference answer UNIMPLEMENTED) and `ModelService` (GetModelStatus,
+tests, notebooks and offline use: gRPC `PredictionService` (Predict, GetModelMetadata; Classify and
+Regress answer TF Serving's INVALID_ARGUMENT for a predict signature, else UNIMPLEMENTED, as does MultiInference) and `ModelService` (GetModelStatus,
 HandleReloadConfigRequest), plus the REST API, with TF Serving's version policies, labels, polling
 for new versions, warmup replay, status codes and messages. It is a development server: one Python
 process, no batching, optional TLS on gRPC only. In production run `tensorflow/serving`:
@@ -70,8 +70,12 @@ class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def GetModelMetadata(self, request, context):  # noqa: N802
         return _answer(context, self.manager.get_model_metadata, request)
 
-    Classify = _unimplemented("Classify")
-    Regress = _unimplemented("Regress")
+    def Classify(self, request, context):  # noqa: N802
+        return _answer(context, lambda r: self.manager.example_api(r, "Classify"), request)
+
+    def Regress(self, request, context):  # noqa: N802
+        return _answer(context, lambda r: self.manager.example_api(r, "Regress"), request)
+
     MultiInference = _unimplemented("MultiInference")
 
 
@@ -87,20 +91,36 @@ class _ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return model_management_pb2.ReloadConfigResponse()  # status OK: error_code 0
 
 
-def _handler_class(api):
+def _handler_class(api, max_body_bytes, read_timeout):
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as clients with a session expect
+        timeout = read_timeout  # seconds a socket read may wait (headers and body); then the connection closes
 
-        def _reply(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            status, payload = api.handle(self.command, self.path, body)
+        def _send(self, status, payload, close=False):
             data = json.dumps(payload, indent=1).encode("utf-8")
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            if close:  # the body was not read: the connection cannot carry another request
+                self.send_header("Connection", "close")
+                self.close_connection = True
             self.end_headers()
             self.wfile.write(data)
+
+        def _reply(self):
+            error = _body_length_error(self.command, self.headers, max_body_bytes)
+            if error is not None:
+                return self._send(*error, close=True)
+            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                body = self.rfile.read(length) if length else b""
+            except TimeoutError:
+                return self._send(408, {"error": f"Request timeout: the body was not received within {read_timeout} s"},
+                                  close=True)
+            if len(body) < length:
+                return self._send(400, {"error": f"Malformed request: the body ended after {len(body)} of the "
+                                                 f"{length} bytes of its Content-Length"}, close=True)
+            self._send(*api.handle(self.command, self.path, body))
 
         do_GET = do_POST = _reply  # noqa: N815 - http.server's method names
 
@@ -108,6 +128,21 @@ def _handler_class(api):
             log.debug("REST %s", format % args)
 
     return Handler
+
+
+def _body_length_error(method, headers, max_body_bytes):
+    """`(HTTP status, body)` when a request's Content-Length is missing, malformed or too large; else None."""
+    if headers.get("Transfer-Encoding"):
+        return 411, {"error": "Length Required: send the body with a Content-Length (chunked bodies are not accepted)"}
+    text = headers.get("Content-Length")
+    if text is None:
+        return (411, {"error": "Length Required: a POST request needs a Content-Length header"}) if method == "POST" else None
+    if not text.strip().isdigit():
+        return 400, {"error": f"Malformed request: Content-Length must be a non-negative integer. Received: {text!r:.40}"}
+    if int(text) > max_body_bytes:
+        return 413, {"error": f"Payload Too Large: the body has {int(text)} bytes, more than the limit of "
+                              f"{max_body_bytes} (--rest-max-body-mb)"}
+    return None
 
 
 class DevServer:
@@ -123,6 +158,8 @@ class DevServer:
         poll_seconds: float, how often the base folders are checked for new versions; 0 turns polling off.
         warmup: bool, replay `assets.extra/tf_serving_warmup_requests` before a version is AVAILABLE.
         max_message_mb: int, gRPC send/receive limit in MB (gRPC's default of 4 MB is too small for images).
+        rest_max_body_mb: int or None, largest REST request body in MB (413 above it; default: `max_message_mb`).
+        rest_timeout_seconds: float, how long a REST socket read may wait before the connection closes (408).
         workers: int, threads answering gRPC requests.
         tls_certificate: str or None, PEM certificate chain file: serve gRPC over TLS (with `tls_key`).
         tls_key: str or None, PEM private key file of `tls_certificate`.
@@ -138,8 +175,8 @@ class DevServer:
     """
 
     def __init__(self, source, *, model_name=None, grpc_port=0, rest_port=0, host="127.0.0.1", poll_seconds=1.0,
-                 warmup=True, max_message_mb=64, workers=16, tls_certificate=None, tls_key=None,
-                 allow_version_labels_for_unavailable_models=False):
+                 warmup=True, max_message_mb=64, rest_max_body_mb=None, rest_timeout_seconds=30.0, workers=16,
+                 tls_certificate=None, tls_key=None, allow_version_labels_for_unavailable_models=False):
         if not os.path.exists(source):
             raise FileNotFoundError(f"`source` must be a model base folder or a models.config file. Received: "
                                     f"source={source!r} (not found)")
@@ -156,6 +193,11 @@ class DevServer:
         self.poll_seconds = poll_seconds
         self.warmup = warmup
         self.max_message_mb = max_message_mb
+        self.rest_max_body_mb = max_message_mb if rest_max_body_mb is None else rest_max_body_mb
+        if not self.rest_max_body_mb > 0 or not rest_timeout_seconds > 0:
+            raise ValueError(f"`rest_max_body_mb` and `rest_timeout_seconds` must be > 0. Received: rest_max_body_mb="
+                             f"{rest_max_body_mb}, rest_timeout_seconds={rest_timeout_seconds}")
+        self.rest_timeout_seconds = rest_timeout_seconds
         self.workers = workers
         self.tls_certificate = tls_certificate
         self.tls_key = tls_key
@@ -211,7 +253,8 @@ class DevServer:
         self.grpc_port = port
         self._grpc.start()
         if self.rest_port is not None:
-            handler = _handler_class(RestApi(self.manager))
+            handler = _handler_class(RestApi(self.manager), int(self.rest_max_body_mb * 1024 * 1024),
+                                     self.rest_timeout_seconds)
             self._http = http.server.ThreadingHTTPServer((self.host, self.rest_port), handler)
             self._http.daemon_threads = True
             self.rest_port = self._http.server_address[1]

@@ -11,6 +11,7 @@ Example:
 (404, 'NOT_FOUND: Servable not found for request: Latest(demo)')
 """
 
+import re
 import time
 
 # TF Serving's mapping of canonical codes to HTTP codes (http_server.cc).
@@ -46,6 +47,33 @@ class ServingError(Exception):
     @classmethod
     def from_http(cls, http_status, message):
         return cls(_CODE_FOR_HTTP.get(http_status, "UNKNOWN"), message, http_status=http_status)
+
+
+_EAGER_SUFFIX = re.compile(r"\s*\[Op:[^\]]*\]\s*$")
+
+
+def op_error_text(message):
+    r"""The part of a TensorFlow op error a TF Serving client would see, whole.
+
+    A signature called eagerly wraps the runtime's message in "Graph
+    execution error:", "Detected at node ... defined at ...:" and a stack
+    trace, and appends "[Op:__inference_...]". TF Serving's status carries
+    the runtime's message itself: the assertion's whole text (which names
+    the input and example) and the node line. That is what is kept.
+
+    Example:
+
+    >>> op_error_text("Graph execution error:\n\nDetected at node Assert defined at (most recent call last):\n"
+    ...               "<stack traces unavailable>\nassertion failed: [Input `image` example 1: too big]\n"
+    ...               "\t [[{{node Assert}}]] [Op:__inference_serve_12]")
+    'assertion failed: [Input `image` example 1: too big]\n\t [[{{node Assert}}]]'
+    """
+    lines = message.split("\n")
+    if lines and lines[0].strip() == "Graph execution error:":
+        lines = lines[1:]
+        while lines and (not lines[0].strip() or lines[0].startswith(("Detected at node", "<stack traces", "  "))):
+            lines = lines[1:]
+    return _EAGER_SUFFIX.sub("", "\n".join(lines)).strip("\n ") or message
 
 
 def invalid_argument(message):

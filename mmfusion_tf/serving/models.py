@@ -31,7 +31,7 @@ from mmfusion_tf.backbones.hub_encoder import register_text_ops
 from mmfusion_tf.export import warmup as export_warmup
 from mmfusion_tf.export.saved_model import versions
 from mmfusion_tf.serving import tensors
-from mmfusion_tf.serving.errors import ServingError, invalid_argument, not_found
+from mmfusion_tf.serving.errors import ServingError, invalid_argument, not_found, op_error_text
 
 log = logging.getLogger("mmfusion_tf.serving")
 
@@ -84,8 +84,12 @@ def _status_from_exception(error):
     if isinstance(error, ServingError):
         return error
     if isinstance(error, tf.errors.OpError):
-        return ServingError(error_codes_pb2.Code.Name(error.error_code), error.message.split("\n\n")[0])
+        return ServingError(error_codes_pb2.Code.Name(error.error_code), op_error_text(error.message))
     return ServingError("UNKNOWN", f"{type(error).__name__}: {error}")
+
+
+_EXAMPLE_APIS = {"Classify": ("classification", "tensorflow/serving/classify"),
+                 "Regress": ("regression", "tensorflow/serving/regress")}
 
 
 def servable_request_string(name, version=None):
@@ -383,6 +387,22 @@ class ModelManager:
         if not request.HasField("model_spec"):
             raise invalid_argument("Missing ModelSpec")
         return self.resolve(request.model_spec).predict(request)
+
+    def example_api(self, request, api):
+        """Classify / Regress (`api`): TF Serving's INVALID_ARGUMENT for a signature of another kind.
+
+        The dev server does not run the tf.Example APIs; a signature of the
+        right kind answers UNIMPLEMENTED.
+        """
+        if not request.HasField("model_spec"):
+            raise invalid_argument("Missing ModelSpec")
+        _, signature_def, _ = self.resolve(request.model_spec).signature(request.model_spec.signature_name)
+        kind, method = _EXAMPLE_APIS[api]
+        if signature_def.method_name != method:
+            raise invalid_argument(f"Expected {kind} signature method_name to be {method}. "
+                                   f"Was: {signature_def.method_name}")
+        raise ServingError("UNIMPLEMENTED", f"{api} is not supported by the mmfusion dev server: use Predict "
+                                            "(or tensorflow/serving for the tf.Example APIs)")
 
     def get_model_metadata(self, request):
         if not request.HasField("model_spec"):

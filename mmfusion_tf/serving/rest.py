@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import re
+import sys
 import urllib.parse
 
 import numpy as np
@@ -295,6 +296,9 @@ class RestApi:
             document = json.loads(body)
         except ValueError as error:
             raise invalid_argument(f"JSON Parse error: Invalid value. ({error})") from None
+        except RecursionError:
+            raise invalid_argument(f"JSON Parse error: the document nests deeper than {sys.getrecursionlimit()} "
+                                   "levels") from None
         if not isinstance(document, dict):
             raise invalid_argument(f"JSON Value: {_json_text(document)} Is not object")
         signature_name = document.get("signature_name", "")

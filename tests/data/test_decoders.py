@@ -230,7 +230,7 @@ def _bad_wavs():
     no_fmt = b"RIFF" + struct.pack("<I", 12) + b"WAVE" + chunk(b"data", b"\x00\x00")
     return {
         "truncated": (good[:-51], "WAV file is truncated: the `data` chunk header says 200 bytes, but only 149"),
-        "garbage": (b"this is not audio, just some bytes", "expected a RIFF/WAVE header. First 12 bytes: this is not"),
+        "garbage": (b"this is not audio, just some bytes", "expected a RIFF/WAVE header. First 12 bytes (hex): 74 68 69 73 20 69 73 20 6e 6f 74 20"),
         "too short": (b"RIFF", "expected a RIFF/WAVE header"),
         "12-bit": (wav_bytes(stored, 1, rate=8000, bits=12), "bits per sample 12"),
         "adpcm": (wav_bytes(stored, 2, rate=8000, bits=4), "Received: format tag 2 audio format 2 bits per sample 4"),

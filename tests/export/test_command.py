@@ -50,7 +50,7 @@ def test_export_verb_writes_the_version_and_checks_parity(hub_dir, tmp_path, cap
     assert data["check"]["parity_ok"] and data["check"]["signature_listed"]
     assert max(data["check"]["parity"].values()) <= 1e-5
     metadata = read_metadata(os.path.join(base, "3"))
-    assert metadata["limits"]["max_text_length"] == 100 and metadata["warmup"] == {"records": 3, "source": "examples"}
+    assert metadata["limits"]["max_text_length"] == 100 and metadata["warmup"]["records"] == 6
     assert metadata["labels"] == ["low", "high"]
 
 

@@ -1,4 +1,5 @@
 import base64
+import dataclasses
 import json
 import os
 import shutil
@@ -71,10 +72,11 @@ def test_parity_with_the_training_pipeline_and_keras_model(exported, classifier,
 def test_warmup_records_replay(exported, reloaded, classifier):
     _, config = classifier
     logs = export.read_warmup_requests(os.path.join(exported, "assets.extra", export.WARMUP_FILE))
-    assert len(logs) == 4
+    assert len(logs) == 8  # 4 examples, for each signature: none pays for its first call
+    assert [log.predict_log.request.model_spec.signature_name for log in logs] == ["serving_default"] * 4 + ["embedding"] * 4
     for log in logs:
         request = log.predict_log.request
-        assert request.model_spec.name == "tiny" and request.model_spec.signature_name == "serving_default"
+        assert request.model_spec.name == "tiny"
         assert sorted(request.inputs) == sorted(config.input_names())
     first = {k: tf.make_ndarray(v) for k, v in logs[0].predict_log.request.inputs.items()}
     assert first["image"].dtype == object and first["image"][0].startswith(b"\x89PNG")
@@ -97,7 +99,8 @@ def test_rest_smoke_request_and_metadata(exported, reloaded):
     assert _call(reloaded.signatures["serving_default"], decoded)["labels"].shape == (1,)
     metadata = export.read_metadata(exported)
     assert metadata["version"] == 1 and metadata["labels"] == LABELS and metadata["audio_input"] == "wav"
-    assert metadata["limits"] == LIMITS and metadata["warmup"] == {"records": 4, "source": "examples"}
+    assert metadata["limits"] == {**dataclasses.asdict(export.Limits()), **LIMITS}
+    assert metadata["warmup"] == {"records": 8, "signatures": ["serving_default", "embedding"], "source": "examples"}
 
 
 def test_text_ops_report(exported, monkeypatch):
@@ -135,7 +138,8 @@ def test_next_version_explicit_version_and_no_overwrite(exported, classifier, mo
         patch.setattr(text_ops, "STOCK_SERVING_LIBRARIES", frozenset())
         second = export.export_saved_model(model, config, base)
     assert second == os.path.join(base, "2") and export.versions(base) == [1, 2] and export.next_version(base) == 3
-    assert export.read_metadata(second)["warmup"] == {"records": 2, "source": "synthetic"}
+    assert export.read_metadata(second)["warmup"] == {"records": 4, "signatures": ["serving_default", "embedding"],
+                                                         "source": "synthetic"}
     assert export.export_saved_model(model, config, base, version=7) == os.path.join(base, "7")
     assert export.versions(base) == [1, 2, 7] and export.next_version(base) == 8
     shutil.rmtree(second)

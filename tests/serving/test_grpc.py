@@ -182,12 +182,18 @@ def test_status_errors(stubs):
         grpc.StatusCode.INVALID_ARGUMENT, "GetModelMetadataRequest must specify at least one metadata_field")
 
 
-def test_classify_regress_and_multi_inference_are_unimplemented(stubs):
+def test_classify_regress_answer_like_tf_serving_and_multi_inference_is_unimplemented(stubs):
     prediction = stubs[0]
-    for call, request in ((prediction.Classify, classification_pb2.ClassificationRequest()),
-                          (prediction.Regress, regression_pb2.RegressionRequest()),
-                          (prediction.MultiInference, inference_pb2.MultiInferenceRequest())):
-        assert _rpc_error(call, request)[0] == grpc.StatusCode.UNIMPLEMENTED
+    for call, request, kind in ((prediction.Classify, classification_pb2.ClassificationRequest(), "classification"),
+                                (prediction.Regress, regression_pb2.RegressionRequest(), "regression")):
+        assert _rpc_error(call, request) == (grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec")
+        request.model_spec.name = "toy"  # its serving_default is a predict signature, as TF Serving would say
+        api = "classify" if kind == "classification" else "regress"
+        assert _rpc_error(call, request) == (
+            grpc.StatusCode.INVALID_ARGUMENT, f"Expected {kind} signature method_name to be tensorflow/serving/{api}. "
+            "Was: tensorflow/serving/predict")
+    assert _rpc_error(prediction.MultiInference, inference_pb2.MultiInferenceRequest())[0] == \
+        grpc.StatusCode.UNIMPLEMENTED
 
 
 def test_images_larger_than_grpc_default_limit(client, server):

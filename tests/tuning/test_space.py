@@ -26,7 +26,7 @@ def test_default_space_values_are_pinned(hub_dir):
         "fusion_method": "concat",
         "projection_dim": 16,
         "dropout": 0.0,
-        "modality_dropout": 0.0,
+        "modality_dropout": 0.3,  # the package default
         "learning_rate": 0.003,
         "fine_tune_learning_rate": 0.001,
         "unfreeze_fraction": 1.0,
@@ -43,7 +43,7 @@ def test_default_space_with_weighted_sum_base_activates_the_weights(hub_dir):
         "weight.audio": 0.5,
         "projection_dim": 32,
         "dropout": 0.0,
-        "modality_dropout": 0.0,
+        "modality_dropout": 0.3,  # the package default
         "learning_rate": 0.003,
         "fine_tune_learning_rate": 0.001,
         "unfreeze_fraction": 0.5,
