@@ -71,6 +71,7 @@ _SAMPLE_DECODERS = (_pcm8, _pcm16, _pcm24, _pcm32, _float32, _float64)
 
 def _read_words(contents, pos, num_words):
     """`num_words` little-endian uint16 words of `contents` from `pos` (int64), zero past the end."""
+    pos = tf.minimum(tf.cast(pos, tf.int64), tf.cast(tf.strings.length(contents), tf.int64))  # substr fails past the end
     padded = tf.strings.join([tf.strings.substr(contents, pos, 2 * num_words), b"\x00" * (2 * num_words)])
     words = tf.io.decode_raw(tf.strings.substr(padded, 0, 2 * num_words), tf.uint16)
     return tf.cast(words, tf.int64)

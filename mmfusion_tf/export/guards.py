@@ -26,6 +26,7 @@ _TAIL_BYTES = 32
 
 def _read_bytes(contents, pos, num_bytes):
     """`num_bytes` bytes of `contents` from `pos` as int64 values, zero past the end."""
+    pos = tf.minimum(tf.cast(pos, tf.int64), tf.cast(tf.strings.length(contents), tf.int64))  # substr fails past the end
     padded = tf.strings.join([tf.strings.substr(contents, pos, num_bytes), b"\x00" * num_bytes])
     return tf.cast(tf.io.decode_raw(tf.strings.substr(padded, 0, num_bytes), tf.uint8), tf.int64)
 
@@ -83,6 +84,24 @@ def _gif_frame_pixels(contents, size, header):
     return pixels
 
 
+def _format_flags(contents, size):
+    """`(is_png, is_gif, is_bmp, is_jpeg)` from the signature bytes alone."""
+    return (
+        tf.equal(tf.strings.substr(contents, 0, 8), _PNG_SIGNATURE) & (size >= 24),
+        tf.equal(tf.strings.substr(contents, 0, 4), b"GIF8") & (size >= 13),
+        tf.equal(tf.strings.substr(contents, 0, 2), b"BM") & (size >= 26),
+        tf.equal(tf.strings.substr(contents, 0, 3), b"\xff\xd8\xff"),
+    )
+
+
+def image_format(contents):
+    """The format id (`JPEG`, `PNG`, `GIF`, `BMP`, `UNKNOWN`) of encoded image bytes, from their signature."""
+    contents = tf.convert_to_tensor(contents, tf.string)
+    flags = _format_flags(contents, tf.cast(tf.strings.length(contents), tf.int64))
+    ids = tf.constant([PNG, GIF, BMP, JPEG], tf.int64)
+    return tf.reduce_max(tf.where(tf.stack(flags), ids, UNKNOWN))
+
+
 def image_header(contents):
     """Format, height, width and decoded pixel count declared by an encoded image's header.
 
@@ -107,11 +126,7 @@ def image_header(contents):
         contents = tf.convert_to_tensor(contents, tf.string)
         size = tf.cast(tf.strings.length(contents), tf.int64)
         b = _read_bytes(contents, 0, 26)
-        head = tf.strings.substr(contents, 0, 8)
-        is_png = tf.equal(head, _PNG_SIGNATURE) & (size >= 24)
-        is_gif = tf.equal(tf.strings.substr(contents, 0, 4), b"GIF8") & (size >= 13)
-        is_bmp = tf.equal(tf.strings.substr(contents, 0, 2), b"BM") & (size >= 26)
-        is_jpeg = tf.equal(tf.strings.substr(contents, 0, 3), b"\xff\xd8\xff")
+        is_png, is_gif, is_bmp, is_jpeg = _format_flags(contents, size)
 
         def signed32(value):  # BMP stores int32; a negative height means top-down rows
             return tf.abs(tf.where(value >= 2**31, value - 2**32, value))
@@ -178,14 +193,27 @@ def decode_checked_image(contents, index, name, channels, max_bytes, max_pixels)
             where, tf.strings.format("the encoded image has {} bytes, more than max_image_bytes={}.", [size, max_bytes]),
         ]),
     )
-    with checks.after():
-        image_format, height, width, pixels = image_header(contents)
+    file_format = image_format(contents)
     checks.check(
-        image_format != UNKNOWN,
+        file_format != UNKNOWN,
         tf.strings.join([
             where, f"not a {SUPPORTED_IMAGE_FORMATS} image. First bytes (hex): ", decoders.quote_bytes(contents, 8),
         ]),
     )
+    # Truncation first: JPEG's header reader fails on a file cut inside its header, with a message naming nothing.
+    for known_format, (ending, description) in _ENDINGS.items():
+        checks.check(
+            (file_format != known_format) | _tail_contains(contents, size, ending),
+            tf.strings.join([where, f"the file is truncated: no {description} at its end."]),
+        )
+    declared = _little_endian(_read_bytes(contents, 2, 4), 0, 4)  # BMP: the file size in its header
+    checks.check(
+        (file_format != BMP) | (declared <= size),
+        tf.strings.join([where, tf.strings.format("the BMP file is truncated: its header says {} bytes, it has {}.",
+                                                  [declared, size])]),
+    )
+    with checks.after():
+        _, height, width, pixels = image_header(contents)
     checks.check(
         pixels <= max_pixels,
         tf.strings.join([
@@ -195,17 +223,6 @@ def decode_checked_image(contents, index, name, channels, max_bytes, max_pixels)
                 [height, width, pixels, max_pixels],
             ),
         ]),
-    )
-    for file_format, (ending, description) in _ENDINGS.items():
-        checks.check(
-            (image_format != file_format) | _tail_contains(contents, size, ending),
-            tf.strings.join([where, f"the file is truncated: no {description} at its end."]),
-        )
-    declared = _little_endian(_read_bytes(contents, 2, 4), 0, 4)  # BMP: the file size in its header
-    checks.check(
-        (image_format != BMP) | (declared <= size),
-        tf.strings.join([where, tf.strings.format("the BMP file is truncated: its header says {} bytes, it has {}.",
-                                                  [declared, size])]),
     )
     with checks.after():
         return decoders.decode_image(contents, channels=channels, name=name)
@@ -253,11 +270,16 @@ def check_numeric(values, name, max_abs):
 
 
 def check_batch(inputs, max_batch_size):
-    """`decoders.Checks` that every input of `inputs` (name -> `[batch, ...]`) has one batch size, ≤ `max_batch_size`.
+    """`(inputs, checks)`: every input of `inputs` (name -> `[batch, ...]`) checked for its signature's shape, and
+    `decoders.Checks` that they share one batch size, at most `max_batch_size`.
 
+    A signature accepts tensors of any shape at run time, and a wrong rank
+    would fail later naming nothing; `tf.ensure_shape` runs even where the
+    static shape says it holds, and its node is named `<input>_shape`.
     Create the ops that use the inputs under `checks.after()`.
     """
     names = sorted(inputs)
+    inputs = {n: tf.ensure_shape(inputs[n], inputs[n].shape, name=f"{n}_shape") for n in names}
     sizes = tf.stack([tf.shape(inputs[n], out_type=tf.int64)[0] for n in names])
     checks = decoders.Checks()
     checks.check(
@@ -271,7 +293,7 @@ def check_batch(inputs, max_batch_size):
         tf.strings.format("The request has {} examples, more than max_batch_size={}. Split it into smaller requests.",
                           [sizes[0], max_batch_size]),
     )
-    return checks
+    return inputs, checks
 
 
 def check_wav_header(header, limits):

@@ -136,10 +136,11 @@ def _waveform_audio(batch, field, limits):
 def decode_request(inputs, config, limits, audio_input="wav"):
     """Raw `serving_default` inputs -> the model's input features (same keys).
 
-    First checks that every input has the same batch size, at most
-    `limits.max_batch_size`; then decodes each input under its own limits.
+    First checks every input's shape and that all have the same batch size,
+    at most `limits.max_batch_size`; then decodes each input under its own
+    limits.
     """
-    checks = guards.check_batch(inputs, limits.max_batch_size)
+    inputs, checks = guards.check_batch(inputs, limits.max_batch_size)
     features = {}
     with checks.after():
         for f in fields_for(config):

@@ -83,6 +83,9 @@ def _status_from_exception(error):
     """A ServingError for anything raised while loading or running a servable."""
     if isinstance(error, ServingError):
         return error
+    if isinstance(error, UnicodeDecodeError):  # an op quoted raw request bytes in its message: still the input's fault
+        return invalid_argument("A TensorFlow op rejected the request with a message that is not valid UTF-8 (it "
+                                f"quotes raw input bytes): {error.object[:200]!r}")
     if isinstance(error, tf.errors.OpError):
         return ServingError(error_codes_pb2.Code.Name(error.error_code), op_error_text(error.message))
     return ServingError("UNKNOWN", f"{type(error).__name__}: {error}")

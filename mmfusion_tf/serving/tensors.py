@@ -20,6 +20,7 @@ import os
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2
 
 # Encoded media that a client sends as bytes when given a path (images, audio).
 MEDIA_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".wav", ".flac", ".mp3", ".ogg")
@@ -33,13 +34,32 @@ _TYPED_FIELD = {
 }
 
 
+# Dtypes read and written without `tf.make_tensor_proto` / `tf.make_ndarray` (no per-element Python).
+_FAST_FIELDS = {tf.float32: "float_val", tf.float64: "double_val", tf.int32: "int_val", tf.int64: "int64_val",
+                tf.bool: "bool_val", tf.string: "string_val"}
+
+
 def dtype_name(dtype):
     """TF Serving's spelling of a dtype in messages: `float`, `string`, `int64`."""
     return {"float32": "float", "float64": "double"}.get(tf.as_dtype(dtype).name, tf.as_dtype(dtype).name)
 
 
 def to_tensor_proto(values, dtype=None):
-    """A `TensorProto` with its values in the typed field, not `tensor_content`."""
+    """A `TensorProto` with its values in the typed field, not `tensor_content`.
+
+    Numeric, bool and string arrays are written straight into the typed
+    field (no per-element Python); other dtypes go through
+    `tf.make_tensor_proto`.
+    """
+    array = values if isinstance(values, np.ndarray) else None
+    if array is not None and (dtype is None or tf.as_dtype(dtype) == _dtype_of(array)):
+        tf_dtype = _dtype_of(array)
+        if tf_dtype in _FAST_FIELDS and (tf_dtype != tf.string or _all_bytes(array)):
+            proto = tensor_pb2.TensorProto(dtype=tf_dtype.as_datatype_enum)
+            proto.tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in array.shape)
+            flat = array.reshape(-1)
+            getattr(proto, _FAST_FIELDS[tf_dtype]).extend(flat if tf_dtype == tf.string else flat.tolist())
+            return proto
     proto = tf.make_tensor_proto(values, dtype=dtype)
     if proto.tensor_content:
         dtype = tf.as_dtype(proto.dtype)
@@ -53,8 +73,35 @@ def to_tensor_proto(values, dtype=None):
 
 
 def to_ndarray(proto):
-    """A numpy array from either form of `TensorProto` (strings come back as an object array of bytes)."""
+    """A numpy array from either form of `TensorProto` (strings come back as an object array of bytes).
+
+    `tensor_content` and complete typed fields of the common dtypes are read
+    without per-element Python; anything else goes through `tf.make_ndarray`.
+    """
+    dtype = tf.as_dtype(proto.dtype)
+    shape = [d.size for d in proto.tensor_shape.dim]
+    count = int(np.prod(shape)) if shape else 1
+    if dtype in _FAST_FIELDS:
+        if dtype != tf.string and proto.tensor_content:
+            flat = np.frombuffer(proto.tensor_content, dtype.as_numpy_dtype)
+            if flat.size == count:
+                return flat.reshape(shape)
+        field = getattr(proto, _FAST_FIELDS[dtype])
+        if len(field) == count and not (dtype == tf.string and proto.tensor_content):
+            if dtype == tf.string:
+                array = np.empty(count, dtype=object)
+                array[:] = list(field)
+                return array.reshape(shape)
+            return np.asarray(field, dtype.as_numpy_dtype).reshape(shape)
     return tf.make_ndarray(proto)
+
+
+def _all_bytes(array):
+    return array.dtype == object and all(isinstance(item, bytes) for item in array.reshape(-1))
+
+
+def _dtype_of(array):
+    return tf.string if array.dtype.kind in "OSU" else tf.as_dtype(array.dtype)
 
 
 def shape_of(tensor_info):
