@@ -7,7 +7,6 @@ input, and the example where there is one).
 
 import io
 import struct
-import wave
 import zlib
 
 import numpy as np

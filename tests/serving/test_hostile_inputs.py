@@ -195,17 +195,21 @@ def _http(served, body=b"", headers=None, path="/v1/models/tiny:predict", method
         connection.close()
 
 
-def _raw(served, data, wait=0.0):
-    """Sends `data` on a raw socket (then waits `wait` s without closing); `(status, reply JSON)`."""
+def _raw(served, data):
+    """Sends `data` on a raw socket and reads until the server closes it; `(status, reply JSON)`."""
     server = served["server"]
     with socket.create_connection((server.host, server.rest_port), timeout=30) as sock:
         sock.sendall(data)
-        time.sleep(wait)
         reply = b""
         while chunk := sock.recv(65536):
             reply += chunk
     head, _, body = reply.partition(b"\r\n\r\n")
     return int(head.split()[1]), json.loads(body)
+
+
+def _post(headers, body=b"{}"):
+    """Raw bytes of a predict POST with `headers` (one "Name: value" line each), for what clients cannot send."""
+    return b"POST /v1/models/tiny:predict HTTP/1.1\r\nHost: x\r\n" + b"".join(h + b"\r\n" for h in headers) + b"\r\n" + body
 
 
 REST_CASES = [
@@ -216,21 +220,20 @@ REST_CASES = [
     ("bad_b64", lambda s: _http(s, json.dumps({"inputs": {**s["rest"].make_body(h.good_request(1), "columnar")["inputs"],
                                                           "image": [{"b64": "%%%"}]}}).encode()), 400, r"b64|base64"),
     ("content_length_not_a_number",
-     lambda s: _raw(s, b"POST /v1/models/tiny:predict HTTP/1.1\r\nHost: x\r\nContent-Length: lots\r\n\r\n{}"), 400,
+     lambda s: _raw(s, _post([b"Content-Length: lots"])), 400,
      r"Content-Length must be a non-negative integer"),
     ("content_length_negative",
-     lambda s: _raw(s, b"POST /v1/models/tiny:predict HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n{}"), 400,
+     lambda s: _raw(s, _post([b"Content-Length: -5"])), 400,
      r"Content-Length must be a non-negative integer"),
-    ("content_length_missing", lambda s: _raw(s, b"POST /v1/models/tiny:predict HTTP/1.1\r\nHost: x\r\n\r\n{}"), 411,
+    ("content_length_missing", lambda s: _raw(s, _post([])), 411,
      r"Length Required"),
     ("chunked_body",
-     lambda s: _raw(s, b"POST /v1/models/tiny:predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                       b"2\r\n{}\r\n0\r\n\r\n"), 411, r"Length Required"),
+     lambda s: _raw(s, _post([b"Transfer-Encoding: chunked"], b"2\r\n{}\r\n0\r\n\r\n")), 411, r"Length Required"),
     ("body_over_the_cap",
-     lambda s: _raw(s, b"POST /v1/models/tiny:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 300000000\r\n\r\n{"), 413,
+     lambda s: _raw(s, _post([b"Content-Length: 300000000"], b"{")), 413,
      r"300000000 bytes, more than the limit of 67108864"),
     ("client_stops_sending",
-     lambda s: _raw(s, b"POST /v1/models/tiny:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"in"), 408,
+     lambda s: _raw(s, _post([b"Content-Length: 100"], b'{"in')), 408,
      r"not received within 1.0 s"),
     ("unknown_verb", lambda s: _http(s, b"{}", path="/v1/models/tiny:explain"), 400, r"Malformed request"),
     ("unknown_model", lambda s: _http(s, b"{}", path="/v1/models/nope:predict"), 404, r"Latest\(nope\)"),
