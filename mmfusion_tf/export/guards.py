@@ -232,20 +232,22 @@ def check_text(text, name, max_length):
     """`text` (`[batch]` strings) after checking each is valid UTF-8 of at most `max_length` characters."""
     checks = decoders.Checks()
     valid = tf.equal(tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace"), text)
+    invalid = _first(~valid)
     checks.check(
         tf.reduce_all(valid),
-        tf.strings.join([input_prefix(name, _first(~valid)), "the text is not valid UTF-8. First bytes (hex): ",
-                         decoders.quote_bytes(_pick(text, _first(~valid), ""), 16)]),
+        tf.strings.join([input_prefix(name, invalid), "the text is not valid UTF-8. First bytes (hex): ",
+                         decoders.quote_bytes(_pick(text, invalid, ""), 16)]),
     )
     with checks.after():
         lengths = tf.strings.length(text, unit="UTF8_CHAR")
     too_long = lengths > max_length
+    longest = _first(too_long)
     checks.check(
         ~tf.reduce_any(too_long),
         tf.strings.join([
-            input_prefix(name, _first(too_long)),
+            input_prefix(name, longest),
             tf.strings.format("the text has {} characters, more than max_text_length={}.",
-                              [_pick(lengths, _first(too_long), 0), max_length]),
+                              [_pick(lengths, longest, 0), max_length]),
         ]),
     )
     with checks.after():
