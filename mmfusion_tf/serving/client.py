@@ -14,7 +14,6 @@ Example:
 """
 
 import grpc
-import tensorflow as tf
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
@@ -150,7 +149,7 @@ class PredictionClient(ModelClient):
         request.model_spec.signature_name = self.signature_name
         for name, array in arrays.items():
             # Requests carry tensor_content (compact, parsed in one copy); typed fields are for responses.
-            request.inputs[name].CopyFrom(tf.make_tensor_proto(array))
+            request.inputs[name].CopyFrom(tensors.to_request_proto(array))
         return request
 
     def predict_response(self, inputs, output_filter=None, timeout=None):

@@ -72,6 +72,30 @@ def to_tensor_proto(values, dtype=None):
     return proto
 
 
+def to_request_proto(array):
+    """The compact `TensorProto` a client sends: numbers packed in `tensor_content`, bytes in `string_val`.
+
+    Written without `tf.make_tensor_proto` (which appends strings one by one
+    in Python) for the common dtypes; other arrays go through it.
+
+    >>> to_request_proto(np.array([b"a red car"], dtype=object)).string_val
+    [b'a red car']
+    """
+    if not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))
+    tf_dtype = _dtype_of(array)
+    if tf_dtype in _FAST_FIELDS:
+        if tf_dtype != tf.string or _all_bytes(array):
+            proto = tensor_pb2.TensorProto(dtype=tf_dtype.as_datatype_enum)
+            proto.tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in array.shape)
+            if tf_dtype == tf.string:
+                proto.string_val.extend(array.reshape(-1))
+            else:
+                proto.tensor_content = np.ascontiguousarray(array).tobytes()
+            return proto
+    return tf.make_tensor_proto(array)
+
+
 def to_ndarray(proto):
     """A numpy array from either form of `TensorProto` (strings come back as an object array of bytes).
 

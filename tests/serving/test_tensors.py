@@ -35,3 +35,22 @@ def test_round_trip_matches_tensorflow(name):
 
 def test_a_single_value_filling_a_shape_is_broadcast_as_tensorflow_does():
     np.testing.assert_array_equal(tensors.to_ndarray(tf.make_tensor_proto(1.0, shape=[3])), [1.0, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("name", list(ARRAYS))
+def test_request_proto_reads_back_as_tensorflow_reads_it(name):
+    array = ARRAYS[name]
+    proto = tensors.to_request_proto(array)
+    expected = tf.make_ndarray(tf.make_tensor_proto(array))
+    back = tf.make_ndarray(proto)
+    assert back.shape == expected.shape and back.dtype == expected.dtype
+    np.testing.assert_array_equal(back, expected)
+    if array.size and array.dtype.kind in "fib" and array.dtype != np.float16:  # numbers travel packed, strings typed
+        assert proto.tensor_content and not proto.float_val and not proto.int64_val
+    if array.dtype == object:
+        assert list(proto.string_val) == list(array.reshape(-1))
+
+
+def test_request_proto_of_a_big_endian_array_is_sent_in_native_order():
+    proto = tensors.to_request_proto(np.array([1.25, -2.0], ">f4"))
+    np.testing.assert_array_equal(tf.make_ndarray(proto), np.array([1.25, -2.0], "float32"))
