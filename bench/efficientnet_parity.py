@@ -116,7 +116,7 @@ def main(argv=None):
     sys.path.insert(0, ROOT)
     from mmfusion_tf.backbones import HubEncoder
     from mmfusion_tf.hub import import_image
-    from mmfusion_tf.hub.import_image import packaged_image_checkpoint
+    from mmfusion_tf.hub.image_checkpoint import packaged_image_checkpoint
 
     paths, images = photos(args.data, args.photos)
     with tempfile.TemporaryDirectory(prefix="efficientnet_parity_") as work:

@@ -155,7 +155,7 @@ def main(argv=None):
     import numpy as np
 
     sys.path.insert(0, ROOT)
-    from mmfusion_tf.hub.import_bert import packaged_checkpoint
+    from mmfusion_tf.hub.bert_checkpoint import packaged_checkpoint
 
     checkpoint = args.checkpoint or packaged_checkpoint("all-minilm-l6-v2")
     sentences = SENTENCES + airbnb_descriptions(args.airbnb)

@@ -45,7 +45,7 @@ from mmfusion_tf.backbones import TextEncoder  # noqa: E402
 from mmfusion_tf.datasets.airbnb import airbnb_listings, split_listings  # noqa: E402
 from mmfusion_tf.hub import export_keras_as_hub_module, import_bert  # noqa: E402
 from mmfusion_tf.hub.bert_encoder import bert_encoder  # noqa: E402
-from mmfusion_tf.hub.import_bert import load_bert_checkpoint  # noqa: E402
+from mmfusion_tf.hub.bert_checkpoint import load_bert_checkpoint  # noqa: E402
 
 AIRBNB = os.path.join(ROOT, "..", "shared", "data", "airbnb_boston", "listings.csv.gz")
 INITS = ("pretrained", "scratch")

@@ -14,42 +14,50 @@ Example:
 __version__ = "0.1.0"
 
 import os  # noqa: E402
+import sys  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: hide CUDA probing noise
 
-from mmfusion_tf import data, datasets, fusion  # noqa: E402
-from mmfusion_tf.backbones import (  # noqa: E402
-    AudioEncoder,
-    HubEncoder,
-    ImageEncoder,
-    TabularEncoder,
-    TextEncoder,
-)
-from mmfusion_tf.config import (  # noqa: E402
-    AudioModality,
-    FusionConfig,
-    HeadConfig,
-    ImageModality,
-    ModelConfig,
-    TabularModality,
-    TextModality,
-)
-from mmfusion_tf.models import build_model, default_loss, default_metrics  # noqa: E402
+from mmfusion_tf._lazy import lazy_names  # noqa: E402
 
-_LAZY_SUBPACKAGES = ("evaluation", "export", "hub", "serving", "training", "tuning")
+_NAMES = {
+    "AudioEncoder": "backbones", "HubEncoder": "backbones", "ImageEncoder": "backbones",
+    "TabularEncoder": "backbones", "TextEncoder": "backbones",
+    "AudioModality": "config", "FusionConfig": "config", "HeadConfig": "config", "ImageModality": "config",
+    "ModelConfig": "config", "TabularModality": "config", "TextModality": "config",
+    "build_model": "models", "default_loss": "models", "default_metrics": "models",
+    # Subpackages; those below `data` load gRPC or KerasTuner, so only on first use.
+    **{name: None for name in ("data", "datasets", "fusion", "evaluation", "export", "hub", "serving",
+                               "training", "tuning")},
+}
+_EAGER = ("data", "datasets", "fusion", "AudioEncoder", "HubEncoder", "ImageEncoder", "TabularEncoder",
+          "TextEncoder", "AudioModality", "FusionConfig", "HeadConfig", "ImageModality", "ModelConfig",
+          "TabularModality", "TextModality", "build_model", "default_loss", "default_metrics")
+
+__getattr__, __dir__ = lazy_names(__name__, _NAMES)
 
 
-def __getattr__(name):
-    """`mmf.export`, `mmf.serving`, `mmf.tuning`, ... load on first use (gRPC, KerasTuner)."""
-    if name in _LAZY_SUBPACKAGES:
-        import importlib
+def import_all():
+    """Imports the models, encoders and fusion layers, registering each with Keras.
 
-        return importlib.import_module(f"mmfusion_tf.{name}")
-    raise AttributeError(f"module 'mmfusion_tf' has no attribute {name!r}")
+    `import mmfusion_tf` does this, so `keras.models.load_model("model.keras")`
+    finds the package's layers; only the `mmfusion` command defers it until
+    a verb needs it, so that `mmfusion --help` starts without TensorFlow.
+    """
+    for name in _EAGER:
+        globals()[name] = __getattr__(name)
+    globals()["fusion"].import_all()
 
+
+def _started_as_cli():
+    return os.path.basename(sys.argv[0] if sys.argv else "") in ("mmfusion", "mmfusion.exe", "mmfusion-script.py")
+
+
+if not _started_as_cli():
+    import_all()
 
 __all__ = [
     "AudioEncoder", "AudioModality", "FusionConfig", "HeadConfig", "HubEncoder", "ImageEncoder",
     "ImageModality", "ModelConfig", "TabularEncoder", "TabularModality", "TextEncoder", "TextModality",
-    "build_model", "data", "datasets", "default_loss", "default_metrics", "fusion",
+    "build_model", "data", "datasets", "default_loss", "default_metrics", "fusion", "import_all",
 ]

@@ -67,8 +67,9 @@ def _train(args):
     print(f"trained: {os.path.join(output_dir, 'model.keras')} (stages: {', '.join(trainer.history)})")
     if args.no_evaluate:
         return 0
-    report = trainer.evaluate()
-    print(f"evaluation on the {'test' if trainer.test_ds is not None else 'validation'} split: {_summary_lines(report)}")
+    print(f"evaluating on the {'test' if trainer.test_ds is not None else 'validation'} split:")
+    report = trainer.evaluate(**_report_options(args))
+    print(f"evaluation: {_summary_lines(report)}")
     print(f"report: {os.path.join(output_dir, 'report.json')}; plots: {', '.join(sorted(report.get('plots', {}).values()))}")
     if args.report:
         _write_json(args.report, report)
@@ -85,7 +86,7 @@ def _train_compared(experiment, output_dir, args):
     if args.no_evaluate:
         return 0
     trainer = result["trainer"]
-    report = trainer.evaluate(output_dir=output_dir)
+    report = trainer.evaluate(output_dir=output_dir, **_report_options(args))
     print(f"evaluation of {result['kept']} on the {'test' if trainer.test_ds is not None else 'validation'} split: "
           f"{_summary_lines(report)}")
     if args.report:
@@ -124,12 +125,28 @@ def _evaluate(args):
         with open(state_path, encoding="utf-8") as f:
             history = stage_histories(json.load(f).get("history", {}))
     output_dir = args.output_dir or args.run_dir
-    report = write_report(output_dir, model, data, experiment.model, history=history, seed=experiment.training.seed)
+    report = write_report(output_dir, model, data, experiment.model, history=history, seed=experiment.training.seed,
+                          **_report_options(args))
     print(f"evaluation: {_summary_lines(report)}")
     print(f"report: {os.path.join(output_dir, 'report.json')}; plots: {', '.join(sorted(report.get('plots', {}).values()))}")
     if args.report:
         _write_json(args.report, report)
     return 0
+
+
+def _report_options(args):
+    options = {"analyses": args.analyses, "verbose": 1}
+    if args.analysis_examples is not None:
+        options["analysis_examples"] = args.analysis_examples
+    return options
+
+
+def _add_report_arguments(parser):
+    parser.add_argument("--analyses", default="metrics,contributions,robustness",
+                        help="comma-separated analyses of the report: metrics (every example), contributions, "
+                        "robustness (both on --analysis-examples)")
+    parser.add_argument("--analysis-examples", type=int, metavar="N",
+                        help="seeded subsample for contributions and robustness (default 256; 0: every example)")
 
 
 def build_parser():
@@ -140,6 +157,8 @@ def build_parser():
         prog="mmfusion", description="Multimodal fusion with transfer learning (TensorFlow/Keras, TF-Hub, TF Serving)."
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__import__('mmfusion_tf').__version__}")
+    parser.add_argument("--tf-logs", action="store_true",
+                        help="show TensorFlow's C++ log lines (hidden by default; also MMFUSION_TF_LOGS=1)")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
 
     demo = verbs.add_parser(
@@ -197,6 +216,7 @@ def build_parser():
                        "keep the fused model only if it validates at least as well as the best single modality "
                        "(comparison.json + comparison.png)")
     train.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2], help="Keras verbosity (1: progress bars)")
+    _add_report_arguments(train)
     train.set_defaults(func=_train)
 
     evaluate = verbs.add_parser(
@@ -211,6 +231,7 @@ def build_parser():
     evaluate.add_argument("--model", help="model file (default RUN_DIR/model.keras)")
     evaluate.add_argument("--output-dir", help="where to write the report (default RUN_DIR)")
     evaluate.add_argument("--report", metavar="PATH", help="also write the JSON report here")
+    _add_report_arguments(evaluate)
     evaluate.set_defaults(func=_evaluate)
 
     # Verbs that live with their packages (each module adds its own parser).
@@ -237,6 +258,13 @@ def main(argv=None):
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if not (args.tf_logs or os.environ.get("MMFUSION_TF_LOGS", "").lower() in ("1", "true", "yes")):
+        from mmfusion_tf._console import TensorFlowLogFilter
+
+        TensorFlowLogFilter().start()
+    import mmfusion_tf
+
+    mmfusion_tf.import_all()  # every layer registered with Keras before a verb loads a model
     try:
         return args.func(args)
     except (ValueError, KeyError, OSError, TypeError) as error:

@@ -104,6 +104,16 @@ class TextModality(_HubModality):
     trainable: bool = False
     output_key: Optional[str] = None
     pooling: str = "output_key"
+    max_length: Optional[int] = None  # tokens kept of the preprocessor's output (None: all it pads to)
+
+    def validate(self, where):
+        super().validate(where)
+        if self.max_length is not None:
+            if isinstance(self.max_length, bool) or not isinstance(self.max_length, int) or self.max_length < 3:
+                raise ValueError(f"{where}.max_length must be an int >= 3 (tokens, with [CLS] and [SEP]) or null. "
+                                 f"Received: max_length={self.max_length!r}")
+            if not self.resolved("text").get("preprocessor"):
+                raise ValueError(f"{where}.max_length needs a BERT-style `preprocessor` (it shortens its output).")
 
 
 @dataclass

@@ -9,6 +9,33 @@ from mmfusion_tf.presets import encoder_arguments
 POOLINGS = ("output_key", "mean")
 
 
+def shorten_bert_inputs(tokens, max_length):
+    """BERT inputs (`input_word_ids`, `input_mask`, `input_type_ids`) cut to `max_length` positions.
+
+    A text longer than that keeps its closing `[SEP]` in the last position,
+    as a preprocessor exported with `seq_length=max_length` would write it,
+    so a module imported with 128 tokens serves at 32 without re-importing.
+
+    Example:
+
+    >>> shorten_bert_inputs(preprocessor(["a long sentence ..."]), 32)["input_word_ids"].shape
+    TensorShape([1, 32])
+    """
+    length = tokens["input_word_ids"].shape[-1]
+    if length is not None and max_length > length:
+        raise ValueError(f"`max_length`={max_length} is longer than the preprocessor's sequence ({length} tokens): "
+                         f"re-import the module with `mmfusion hub import-bert --seq-length {max_length}`.")
+    ids, mask = tokens["input_word_ids"], tokens["input_mask"]
+    used = tf.reduce_sum(tf.cast(mask, tf.int32), axis=-1)  # [CLS] + wordpieces + [SEP]
+    sep = tf.gather(ids, tf.maximum(used - 1, 0), batch_dims=1)
+    last = tf.logical_and(tf.range(max_length)[None, :] == max_length - 1, (used > max_length)[:, None])
+    return {
+        "input_word_ids": tf.where(last, tf.cast(sep[:, None], ids.dtype), ids[:, :max_length]),
+        "input_mask": mask[:, :max_length],
+        "input_type_ids": tokens["input_type_ids"][:, :max_length],
+    }
+
+
 def masked_mean(sequence, mask):
     """Mean of `sequence` `[batch, seq, dim]` over the positions where `mask` `[batch, seq]` is 1.
 
@@ -45,6 +72,9 @@ class TextEncoder(keras.layers.Layer):
         pooling: "output_key" (use `output_key`) or "mean" (masked mean of
             `sequence_output`; needs a preprocessor).
         trainable: bool, fine-tune the encoder (the preprocessor has no weights).
+        max_length: optional int, tokens the encoder sees (with `[CLS]` and
+            `[SEP]`): the preprocessor's output shortened by
+            `shorten_bert_inputs`; encoder time grows with it (docs/guide/backbones.md).
         **kwargs: base layer arguments.
 
     Call arguments:
@@ -57,8 +87,12 @@ class TextEncoder(keras.layers.Layer):
     >>> features = encoder(keras.Input((), dtype="string"))
     """
 
-    def __init__(self, handle, preprocessor=None, output_key=None, pooling="output_key", trainable=False, **kwargs):
+    def __init__(self, handle, preprocessor=None, output_key=None, pooling="output_key", trainable=False,
+                 max_length=None, **kwargs):
         super().__init__(trainable=trainable, **kwargs)
+        if max_length is not None and (preprocessor is None or not isinstance(max_length, int) or max_length < 3):
+            raise ValueError("`max_length` must be an int >= 3 and needs a `preprocessor`. "
+                             f"Received: max_length={max_length!r}, preprocessor={preprocessor!r}")
         if pooling not in POOLINGS:
             raise ValueError(f"`pooling` must be one of {POOLINGS}. Received: pooling={pooling!r}")
         if pooling == "mean" and preprocessor is None:
@@ -69,6 +103,7 @@ class TextEncoder(keras.layers.Layer):
         self.preprocessor = preprocessor
         self.output_key = output_key
         self.pooling = pooling
+        self.max_length = max_length
         self.tokenizer = (
             HubEncoder(preprocessor, trainable=False, name="preprocessor") if preprocessor else None
         )
@@ -86,6 +121,8 @@ class TextEncoder(keras.layers.Layer):
         if self.tokenizer is None:
             return self.backbone(text, training=training)
         tokens = self.tokenizer(text)
+        if self.max_length is not None:
+            tokens = shorten_bert_inputs(tokens, self.max_length)
         outputs = self.backbone(tokens, training=training)  # pooled, or sequence for mean pooling
         if self.pooling != "mean":
             return outputs
@@ -99,6 +136,7 @@ class TextEncoder(keras.layers.Layer):
                 "preprocessor": self.preprocessor,
                 "output_key": self.output_key,
                 "pooling": self.pooling,
+                "max_length": self.max_length,
             }
         )
         return config

@@ -18,6 +18,7 @@ import os
 
 import numpy as np
 
+from mmfusion_tf._status import status_line
 from mmfusion_tf.evaluation.contributions import modality_contributions
 from mmfusion_tf.evaluation.metrics import compute_metrics, evaluate, head_output
 from mmfusion_tf.evaluation.plots import (
@@ -30,8 +31,15 @@ from mmfusion_tf.evaluation.predictions import as_arrays, predict
 from mmfusion_tf.evaluation.robustness import robustness_curve
 
 
+ANALYSES = ("metrics", "contributions", "robustness")
+# Contributions and robustness take (modalities + 1) x (noise levels) passes; on a subsample
+# of this size they cost about one prediction pass of a split of a few thousand examples.
+ANALYSIS_EXAMPLES = 256
+
+
 def write_report(output_dir, model, data, config, history=None, *, metric=None,
-                 levels=(0, 0.1, 0.25, 0.5, 1.0), seed=0, batch_size=64, training=None):
+                 levels=(0, 0.1, 0.25, 0.5, 1.0), seed=0, batch_size=64, training=None, analyses=ANALYSES,
+                 analysis_examples=ANALYSIS_EXAMPLES, verbose=0):
     """Evaluates `model` on `data` and writes `report.json` and the plots to `output_dir`.
 
     Args:
@@ -48,6 +56,11 @@ def write_report(output_dir, model, data, config, history=None, *, metric=None,
         batch_size: int, examples per prediction batch.
         training: optional dict written as the report's `training` entry
             (`Trainer.evaluate`: the selected stage/epoch and the calibration).
+        analyses: which of `ANALYSES` to run: "metrics" (every example),
+            "contributions" and "robustness" (on `analysis_examples`).
+        analysis_examples: int, size of the seeded subsample (by `seed`) the
+            contributions and robustness curves use; 0 or None: every example.
+        verbose: int, 1 prints one status line per step with its time.
 
     Returns:
         The report dict, as written: `task`, `num_examples`, `metrics` (of
@@ -62,42 +75,82 @@ def write_report(output_dir, model, data, config, history=None, *, metric=None,
     """
     if not isinstance(output_dir, (str, os.PathLike)):
         raise ValueError(f"`output_dir` must be a folder path. Received: output_dir={output_dir!r}")
-    arrays = as_arrays(data, config)
+    analyses = check_analyses(analyses)
+    if analysis_examples is not None and (not isinstance(analysis_examples, int) or analysis_examples < 0):
+        raise ValueError(f"`analysis_examples` must be an int >= 0 (0: every example). "
+                         f"Received: analysis_examples={analysis_examples!r}")
+    with status_line(verbose, "reading the evaluation data"):
+        arrays = as_arrays(data, config)
     task = config.head.task
-    clean = predict(model, arrays[0], batch_size)  # predicted once, for all three
-    metrics = evaluate(model, arrays, config, batch_size=batch_size, outputs=clean)
-    contributions = modality_contributions(model, arrays, config, metric, batch_size=batch_size, clean_outputs=clean)
-    robustness = robustness_curve(
-        model, arrays, config, levels, seed, metric=metric, batch_size=batch_size, clean_outputs=clean
-    )
+    report = {"task": task, "num_examples": len(arrays[1])}
+    with status_line(verbose, f"predicting {len(arrays[1])} examples"):
+        clean = predict(model, arrays[0], batch_size)  # predicted once, for every analysis
+    if "metrics" in analyses:
+        report["metrics"] = evaluate(model, arrays, config, batch_size=batch_size, outputs=clean)
+        if _has_heads(clean):
+            report["modality_heads"] = modality_head_metrics(clean, arrays[1], config)
+    sample, sample_outputs = subsample(arrays, clean, analysis_examples, seed)
+    if sample is not arrays:
+        report["analysis_examples"] = len(sample[1])
+    passes, size = len(config.modalities), len(sample[1])
+    if "contributions" in analyses:
+        with status_line(verbose, f"modality contributions: {passes} passes over {size} examples"):
+            report["contributions"] = modality_contributions(
+                model, sample, config, metric, batch_size=batch_size, clean_outputs=sample_outputs)
+    if "robustness" in analyses:
+        noisy_levels = sum(1 for level in levels if level != 0)
+        with status_line(verbose, f"robustness curves: {noisy_levels * (passes + 1)} noisy passes over {size} examples"):
+            report["robustness"] = robustness_curve(
+                model, sample, config, levels, seed, metric=metric, batch_size=batch_size,
+                clean_outputs=sample_outputs)
 
     os.makedirs(output_dir, exist_ok=True)
     plots = {}
-    if history is not None:
-        plots["training_curves"] = plot_training_curves(history, os.path.join(output_dir, "training_curves.png"))
-    if task != "regression":
-        plots["confusion_matrix"] = plot_confusion_matrix(
-            metrics[head_output(task)]["confusion_matrix"], config.head.labels,
-            os.path.join(output_dir, "confusion_matrix.png"),
-        )
-    plots["modality_contributions"] = plot_modality_contributions(
-        contributions, os.path.join(output_dir, "modality_contributions.png")
-    )
-    plots["robustness"] = plot_robustness(robustness, os.path.join(output_dir, "robustness.png"))
-
-    report = plain({
-        "task": task,
-        "num_examples": len(arrays[1]),
-        "metrics": metrics,
-        **({"modality_heads": modality_head_metrics(clean, arrays[1], config)} if _has_heads(clean) else {}),
-        "contributions": contributions,
-        "robustness": robustness,
-        "plots": plots,
-        **({"training": training} if training is not None else {}),
-    })
+    with status_line(verbose, "plots"):
+        if history is not None:
+            plots["training_curves"] = plot_training_curves(history, os.path.join(output_dir, "training_curves.png"))
+        if task != "regression" and "metrics" in report:
+            plots["confusion_matrix"] = plot_confusion_matrix(
+                report["metrics"][head_output(task)]["confusion_matrix"], config.head.labels,
+                os.path.join(output_dir, "confusion_matrix.png"),
+            )
+        if "contributions" in report:
+            plots["modality_contributions"] = plot_modality_contributions(
+                report["contributions"], os.path.join(output_dir, "modality_contributions.png")
+            )
+        if "robustness" in report:
+            plots["robustness"] = plot_robustness(report["robustness"], os.path.join(output_dir, "robustness.png"))
+    report = plain({**report, "plots": plots, **({"training": training} if training is not None else {})})
     with open(os.path.join(output_dir, "report.json"), "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2, allow_nan=False)
     return report
+
+
+def check_analyses(analyses):
+    """`analyses` as a tuple of names of `ANALYSES` (a comma-separated string is accepted)."""
+    names = analyses.split(",") if isinstance(analyses, str) else list(analyses)
+    names = [name.strip() for name in names if name.strip()]
+    unknown = [name for name in names if name not in ANALYSES]
+    if unknown or not names:
+        raise ValueError(f"`analyses` must name some of {list(ANALYSES)}. Received: analyses={analyses!r}")
+    return tuple(names)
+
+
+def subsample(arrays, outputs, size, seed):
+    """`(features, labels)` and the matching model outputs cut to `size` examples drawn with `seed`.
+
+    Returns the inputs themselves when `size` is 0/None or not smaller than the data.
+
+    Example:
+
+    >>> (features, labels), outputs = subsample(arrays, outputs, 256, seed=0)
+    """
+    count = len(arrays[1])
+    if not size or size >= count:
+        return arrays, outputs
+    rows = np.sort(np.random.default_rng([seed, 7]).choice(count, size, replace=False))
+    features = {name: np.asarray(value)[rows] for name, value in arrays[0].items()}
+    return (features, np.asarray(arrays[1])[rows]), {name: np.asarray(v)[rows] for name, v in outputs.items()}
 
 
 def _has_heads(outputs):

@@ -10,12 +10,26 @@ Example:
 []
 """
 
-from mmfusion_tf.export.examples import raw_examples, synthetic_examples
-from mmfusion_tf.export.parity import parity_check, saved_model_cli_show
-from mmfusion_tf.export.saved_model import export_saved_model, next_version, read_metadata, versions
-from mmfusion_tf.export.signatures import Limits, input_signature
-from mmfusion_tf.export.text_ops import text_ops_report
-from mmfusion_tf.export.warmup import WARMUP_FILE, predict_request, read_warmup_requests
+from mmfusion_tf._lazy import lazy_names
+
+_NAMES = {
+    "raw_examples": "examples",
+    "synthetic_examples": "examples",
+    "parity_check": "parity",
+    "saved_model_cli_show": "parity",
+    "export_saved_model": "saved_model",
+    "next_version": "saved_model",
+    "read_metadata": "saved_model",
+    "versions": "saved_model",
+    "Limits": "limits",
+    "input_signature": "signatures",
+    "text_ops_report": "text_ops",
+    "WARMUP_FILE": "warmup",
+    "predict_request": "warmup",
+    "read_warmup_requests": "warmup",
+}
+
+__getattr__, __dir__ = lazy_names(__name__, _NAMES)
 
 __all__ = [
     "Limits", "WARMUP_FILE", "export_saved_model", "input_signature", "next_version", "parity_check",

@@ -11,7 +11,7 @@ import json
 import os
 import sys
 
-from mmfusion_tf.export.signatures import AUDIO_INPUTS, Limits
+from mmfusion_tf.export.limits import AUDIO_INPUTS, Limits
 
 DEFAULT_TOLERANCE = 1e-5
 _LIMIT_HELP = {

@@ -17,6 +17,7 @@ from mmfusion_tf._validation import check_int
 from mmfusion_tf.data.schema import fields_for
 from mmfusion_tf.export import signatures
 from mmfusion_tf.export.examples import raw_examples, synthetic_examples
+from mmfusion_tf.export.limits import AUDIO_INPUTS, Limits
 from mmfusion_tf.export.text_ops import text_ops_report
 from mmfusion_tf.export.warmup import MAX_WARMUP_RECORDS, WARMUP_FILE, rest_request, write_warmup_requests
 
@@ -129,12 +130,12 @@ def export_saved_model(
     >>> tf.saved_model.load(path).signatures["serving_default"](
     ...     image=tf.constant([png_bytes]), text=tf.constant(["a red car"]), ...)["labels"]
     """
-    unknown = sorted(set(limits) - {f.name for f in dataclasses.fields(signatures.Limits)})
+    unknown = sorted(set(limits) - {f.name for f in dataclasses.fields(Limits)})
     if unknown:
         raise TypeError(f"export_saved_model() got unknown limits {unknown}; the limits are the fields of `Limits`.")
-    limits = signatures.Limits(**limits).validate()
-    if audio_input not in signatures.AUDIO_INPUTS:
-        raise ValueError(f"`audio_input` must be one of {signatures.AUDIO_INPUTS}. Received: audio_input={audio_input!r}")
+    limits = Limits(**limits).validate()
+    if audio_input not in AUDIO_INPUTS:
+        raise ValueError(f"`audio_input` must be one of {AUDIO_INPUTS}. Received: audio_input={audio_input!r}")
     _check_model(model, config)
     base_dir = os.path.abspath(os.fspath(base_dir))
     version = next_version(base_dir) if version is None else check_int("version", version, minimum=1, noun="int")

@@ -15,27 +15,27 @@ Example:
 >>> layer = fusion.get("weighted_sum")(projection_dim=16, mode="softmax")
 """
 
-from mmfusion_tf.fusion.attention import AttentionFusion
-from mmfusion_tf.fusion.base import BaseFusion
-from mmfusion_tf.fusion.concat import ConcatFusion
-from mmfusion_tf.fusion.gated import GatedFusion
-from mmfusion_tf.fusion.late import LateFusion
-from mmfusion_tf.fusion.low_rank import LowRankFusion
-from mmfusion_tf.fusion.modality_dropout import ModalityDropout
-from mmfusion_tf.fusion.tensor import TensorFusion
-from mmfusion_tf.fusion.transformer import TransformerFusion
-from mmfusion_tf.fusion.weighted_sum import WeightedSumFusion
+import importlib
 
+from mmfusion_tf._lazy import lazy_names
+
+# Config name -> (module, class). Names are read without importing TensorFlow (`mmfusion --help`).
 _LAYERS = {
-    "weighted_sum": WeightedSumFusion,
-    "concat": ConcatFusion,
-    "attention": AttentionFusion,
-    "gated": GatedFusion,
-    "tensor": TensorFusion,
-    "low_rank": LowRankFusion,
-    "transformer": TransformerFusion,
-    "late": LateFusion,
+    "weighted_sum": ("weighted_sum", "WeightedSumFusion"),
+    "concat": ("concat", "ConcatFusion"),
+    "attention": ("attention", "AttentionFusion"),
+    "gated": ("gated", "GatedFusion"),
+    "tensor": ("tensor", "TensorFusion"),
+    "low_rank": ("low_rank", "LowRankFusion"),
+    "transformer": ("transformer", "TransformerFusion"),
+    "late": ("late", "LateFusion"),
 }
+
+__getattr__, __dir__ = lazy_names(__name__, {
+    **{cls: module for module, cls in _LAYERS.values()},
+    "BaseFusion": "base",
+    "ModalityDropout": "modality_dropout",
+})
 
 
 def available():
@@ -54,16 +54,19 @@ def get(name):
         ValueError: if `name` is not a known fusion layer.
     """
     if isinstance(name, str):
-        if name in _LAYERS:
-            return _LAYERS[name]
-        for cls in _LAYERS.values():
-            if name == cls.__name__:
-                return cls
+        for key, (module, cls) in _LAYERS.items():
+            if name in (key, cls):
+                return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
     raise ValueError(
         f"Unknown fusion layer. Expected one of {available()} or a class name "
-        f"({', '.join(cls.__name__ for cls in _LAYERS.values())}). "
+        f"({', '.join(cls for _, cls in _LAYERS.values())}). "
         f"Received: name={name!r}"
     )
+
+
+def import_all():
+    """Imports every fusion layer, registering each with Keras (`keras.models.load_model` finds them)."""
+    return [get(name) for name in _LAYERS]
 
 
 __all__ = [
@@ -79,4 +82,5 @@ __all__ = [
     "WeightedSumFusion",
     "available",
     "get",
+    "import_all",
 ]

@@ -10,9 +10,15 @@ project's tests and demo) can use pretrained backbones without a hub:
 folders; `mmfusion_tf.hub.command` is the `mmfusion hub` command line.
 """
 
-from mmfusion_tf.hub.export_keras import export_keras_as_hub_module
-from mmfusion_tf.hub.import_bert import import_bert
-from mmfusion_tf.hub.import_image import import_image
-from mmfusion_tf.hub.wordpiece_preprocessor import export_wordpiece_preprocessor
+from mmfusion_tf._lazy import lazy_names
+
+_NAMES = {
+    "export_keras_as_hub_module": "export_keras",
+    "import_bert": "bert_checkpoint",
+    "import_image": "image_checkpoint",
+    "export_wordpiece_preprocessor": "wordpiece_preprocessor",
+}
+
+__getattr__, __dir__ = lazy_names(__name__, _NAMES)
 
 __all__ = ["export_keras_as_hub_module", "export_wordpiece_preprocessor", "import_bert", "import_image"]

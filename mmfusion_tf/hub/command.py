@@ -47,7 +47,7 @@ def _export_keras(args):
 
 
 def _import_bert(args):
-    from mmfusion_tf.hub.import_bert import PACKAGED_CHECKPOINTS, import_bert
+    from mmfusion_tf.hub.bert_checkpoint import PACKAGED_CHECKPOINTS, import_bert
     from mmfusion_tf.hub.mirror import LOCAL_SCHEME, default_hub_dir, find_mirror
 
     name = args.name or os.path.basename(os.path.normpath(args.source))
@@ -55,7 +55,9 @@ def _import_bert(args):
         output = args.output
     else:
         output = os.path.join(default_hub_dir(), name)
-    paths = import_bert(args.source, output, seq_length=args.seq_length, dropout=args.dropout, overwrite=args.overwrite)
+    print(f"importing {args.source} into {output}:", flush=True)
+    paths = import_bert(args.source, output, seq_length=args.seq_length, dropout=args.dropout, overwrite=args.overwrite,
+                        verbose=1)
     print(f"preprocessor: {paths['preprocessor']}")
     print(f"encoder:      {paths['encoder']}")
     handle = f"{LOCAL_SCHEME}{name}/encoder"
@@ -67,7 +69,7 @@ def _import_bert(args):
 
 
 def _import_image(args):
-    from mmfusion_tf.hub.import_image import import_image
+    from mmfusion_tf.hub.image_checkpoint import import_image
     from mmfusion_tf.hub.mirror import LOCAL_SCHEME, default_hub_dir, find_mirror
 
     name = args.name or os.path.splitext(os.path.basename(os.path.normpath(args.source)))[0]

@@ -65,7 +65,7 @@ def build_encoder(modality, adapt_data=None):
         v = modality.resolved("text")
         return TextEncoder(
             v["handle"], preprocessor=v["preprocessor"], output_key=v["output_key"],
-            pooling=v["pooling"], trainable=v["trainable"], name=name,
+            pooling=v["pooling"], trainable=v["trainable"], max_length=v.get("max_length"), name=name,
         )
     if isinstance(modality, AudioModality):
         v = modality.resolved("audio")

