@@ -58,6 +58,8 @@ def _train(args):
     experiment = ExperimentConfig.from_yaml(args.config)
     if args.precision:
         experiment.training.precision = args.precision
+    if args.keep_checkpoints:
+        experiment.training.checkpoints = True
     output_dir = args.output_dir or os.path.join("runs", experiment.model.name)
     if args.compare or experiment.model.fusion.method == "auto":
         return _train_compared(experiment, output_dir, args)
@@ -210,6 +212,9 @@ def build_parser():
     train.add_argument("--precision", choices=list(PRECISIONS),
                        help="override training.precision")
     train.add_argument("--report", metavar="PATH", help="also write the JSON report here")
+    train.add_argument("--keep-checkpoints", action="store_true",
+                       help="keep every stage's and epoch's weights in the run folder (training.checkpoints: true); "
+                       "by default only model.keras holds weights once the run ends")
     train.add_argument("--no-evaluate", action="store_true", help="skip the evaluation report")
     train.add_argument("--compare", action="store_true",
                        help="also train each modality alone (and, with fusion method auto, gated and concat fusion); "

@@ -544,7 +544,7 @@ class TrainingConfig:
     early_stopping_patience: int = 0
     monitor: str = "val_loss"
     tensorboard: bool = True
-    checkpoints: bool = True
+    checkpoints: bool = False  # true: keep per-stage and per-epoch weights (a lean run keeps model.keras)
     select_best: bool = True
     balancing: str = "none"
     auxiliary_weight: float = 1.0

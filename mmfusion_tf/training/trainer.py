@@ -155,6 +155,11 @@ class Trainer:
         if self.chief:
             self.experiment.to_yaml(os.path.join(self.output_dir, "experiment.yaml"))
         state = self._load_state()
+        final = os.path.join(self.output_dir, "model.keras")
+        if state.get("finished") and os.path.exists(final):  # nothing left to do: the kept model
+            self.model.load_weights(final)
+            self.history, self.state = state["history"], state
+            return self.history
         if state["completed"]:
             self.model.load_weights(self._stage_weights(state["completed"][-1]))
         training = self.experiment.training
@@ -191,6 +196,8 @@ class Trainer:
                 self.model.save_weights(self._stage_weights(stage.name))
                 if best is not None and best.best_stage == stage.name:
                     self._save_best(best)
+                if not training.checkpoints and state["completed"]:  # resume needs the newest stage only
+                    _remove(self._stage_weights(state["completed"][-1]))
             state["completed"].append(stage.name)
             state["history"][stage.name] = read_csv_log(os.path.join(work_dir, "logs", f"{stage.name}.csv"))
             state.setdefault("seconds", {})[stage.name] = round(time.time() - started, 2)
@@ -220,8 +227,14 @@ class Trainer:
         self.history = state["history"]
         self.state = state
         if self.chief:
-            self.model.save(os.path.join(self.output_dir, "model.keras"))
+            self.model.save(final)
             self.experiment.model.to_yaml(os.path.join(self.output_dir, "model_config.yaml"))
+            state["finished"] = True
+            self._save_state(state)
+            if not training.checkpoints:  # model.keras holds the kept weights; one copy is enough
+                for name in [*state["completed"], "best"]:
+                    _remove(os.path.join(self.output_dir, "stages", f"{name}.weights.h5"))
+                _remove(os.path.join(self.output_dir, "stages"))
         return self.history
 
     def _best_path(self):
@@ -265,3 +278,11 @@ class Trainer:
             history=stage_histories(self.history), seed=self.experiment.training.seed, training=training or None,
             **report_options,
         )
+
+
+def _remove(path):
+    """Deletes a file, or a folder when empty; a missing one is fine."""
+    try:
+        os.rmdir(path) if os.path.isdir(path) else os.remove(path)
+    except OSError:
+        pass

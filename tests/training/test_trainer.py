@@ -44,14 +44,31 @@ def test_two_stages_freeze_then_fine_tune_and_write_run_files(tmp_path, hub_dir)
     np.testing.assert_allclose(history["fine_tune"]["learning_rate"], [1e-3, 5e-4], rtol=1e-5)
     run = tmp_path / "run"
     for path in ["state.json", "model.keras", "model_config.yaml", "experiment.yaml", "logs/frozen.csv",
-                 "logs/fine_tune.csv", "checkpoints/fine_tune/last.weights.h5", "checkpoints/fine_tune/best.weights.h5",
-                 "stages/frozen.weights.h5", "stages/fine_tune.weights.h5"]:
+                 "logs/fine_tune.csv"]:
         assert (run / path).exists(), path
+    # A lean run: the kept weights live in model.keras only (no per-stage or per-epoch copies).
+    assert not (run / "stages").exists() and not (run / "checkpoints").exists()
+    assert not [f for f in run.rglob("*.h5")]
     assert not (run / "backup" / "fine_tune").exists() or not os.listdir(run / "backup" / "fine_tune")
     state = json.loads((run / "state.json").read_text())
-    assert state["completed"] == ["frozen", "fine_tune"]
+    assert state["completed"] == ["frozen", "fine_tune"] and state["finished"]
     # experiment.yaml is a config `mmfusion train` accepts again.
     assert ExperimentConfig.from_yaml(str(run / "experiment.yaml")).training == trainer.experiment.training
+
+
+def test_checkpoints_true_keeps_every_stage_and_epoch_file_and_a_finished_run_reloads(tmp_path, hub_dir):
+    stages = [StageConfig(name="frozen", epochs=1, backbones="frozen"), StageConfig(name="fine_tune", epochs=1)]
+    trainer = _trainer(tmp_path, hub_dir, n=32, stages=stages, checkpoints=True)
+    trainer.fit()
+    run = tmp_path / "run"
+    for path in ["checkpoints/fine_tune/last.weights.h5", "checkpoints/fine_tune/best.weights.h5",
+                 "stages/frozen.weights.h5", "stages/fine_tune.weights.h5", "stages/best.weights.h5"]:
+        assert (run / path).exists(), path
+    features = {k: v[:4] for k, v in ex.make_data(4, seed=3).items() if k != "label"}
+    expected = trainer.model.predict_on_batch(features)["probabilities"]
+    again = _trainer(tmp_path, hub_dir, n=32, stages=stages, checkpoints=True)
+    assert list(again.fit()) == ["frozen", "fine_tune"]  # nothing trained again: the kept model is loaded
+    np.testing.assert_allclose(again.model.predict_on_batch(features)["probabilities"], expected, atol=1e-6)
 
 
 def test_fraction_unfreezes_top_part_of_each_backbone(hub_dir):
