@@ -32,7 +32,7 @@ from mmfusion_tf.training.precision import cpu_flags  # noqa: E402
 from results import AIRBNB_CATEGORICAL, AIRBNB_NUMERIC, DEFAULT, airbnb_splits, experiment, mean_std, train  # noqa: E402
 
 AIRBNB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data",
-                      "airbnb_boston")
+                      "airbnb_boston", "listings.csv.gz")
 
 
 def folder_mb(path):

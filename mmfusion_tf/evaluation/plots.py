@@ -17,7 +17,7 @@ import os
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from mmfusion_tf.evaluation.metrics import lower_is_better
 from mmfusion_tf.evaluation.robustness import ALL
@@ -95,10 +95,16 @@ def plot_confusion_matrix(cm, labels, path):
 
 
 def plot_modality_contributions(contrib, path):
-    """Bars of `contrib` (the dict of `modality_contributions`) in two panels, written to `path`.
+    """Bars of `contrib` (the dict of `modality_contributions`), written to `path`.
 
-    Left panel: each modality's mean fusion weight; right panel: the metric
-    drop when it is removed (red where removing it hurts).
+    Left panel (when the modalities have a `mean_weight`): each modality's
+    mean fusion weight. Right panel: the metric change when the modality is
+    removed, `removed - clean` with its sign, red where removing it hurts
+    (up for "rmse", down for "accuracy"), each bar labelled with the change
+    and its share of the clean metric; a line marks zero. When the largest
+    change is more than 20 times the smallest non-zero one, the axis is
+    symmetric-log (linear up to the smallest change), so every modality's
+    bar stays visible.
 
     Example:
 
@@ -107,17 +113,28 @@ def plot_modality_contributions(contrib, path):
     """
     if not isinstance(contrib, dict) or not isinstance(contrib.get("modalities"), dict):
         raise ValueError(f"`contrib` must be the dict of `modality_contributions`. Received: contrib={contrib!r}")
+    metric = contrib.get("metric", "metric")
+    better = contrib.get("better_is") or ("lower" if lower_is_better(metric) else "higher")
+    clean = _number(contrib.get("clean"))
     names = list(contrib["modalities"])
-    weights = [contrib["modalities"][n]["mean_weight"] for n in names]
-    drops = [_number(contrib["modalities"][n]["metric_drop"]) for n in names]
-    fig = Figure(figsize=(max(8.0, 2.0 * len(names)), 3.6))
-    weight_ax, drop_ax = fig.subplots(1, 2)
-    weight_ax.bar_label(weight_ax.bar(names, weights, color="tab:blue"), fmt="%.3f", fontsize=8)
-    weight_ax.set_title("mean fusion weight")
-    colors = ["tab:red" if d > 0 else "tab:gray" for d in np.nan_to_num(drops)]
-    drop_ax.bar_label(drop_ax.bar(names, drops, color=colors), fmt="%.3f", fontsize=8)
-    drop_ax.axhline(0.0, color="black", linewidth=0.8)
-    drop_ax.set_title(f"{contrib.get('metric', 'metric')} drop when removed\n(via {contrib.get('removed_via', '?')})")
+    changes = [_metric_change(contrib["modalities"][n], clean, better) for n in names]
+    weights = [contrib["modalities"][n].get("mean_weight") for n in names]
+    with_weights = all(w is not None for w in weights)
+    fig = Figure(figsize=(max(9.0 if with_weights else 5.0, (2.6 if with_weights else 1.4) * len(names)), 4.4))
+    if with_weights:
+        weight_ax, change_ax = fig.subplots(1, 2)
+        weight_ax.bar_label(weight_ax.bar(names, weights, color="tab:blue"), fmt="%.3f", fontsize=8)
+        weight_ax.set_title("mean fusion weight")
+    else:
+        change_ax = fig.subplots()
+    _change_bars(change_ax, names, changes, clean, better)
+    clean_text = "n/a" if math.isnan(clean) else f"{clean:.4g}"
+    change_ax.set_title(
+        f"{metric} change when removed: removed − clean\n"
+        f"({better} is better, red: removing it hurts)\n"
+        f"clean {metric} {clean_text}, removed via {contrib.get('removed_via', '?')}",
+        fontsize=9,
+    )
     return _save(fig, path)
 
 
@@ -178,6 +195,57 @@ def plot_comparison(rows, metric, path):
 
 def _number(value):
     return math.nan if value is None else float(value)
+
+
+def _metric_change(entry, clean, better):
+    """`removed - clean` of one modality of `modality_contributions` (also from an older dict that
+    only has `metric` or `metric_drop`); NaN when undefined."""
+    if entry.get("metric_change") is not None:
+        return float(entry["metric_change"])
+    if entry.get("metric") is not None and not math.isnan(clean):
+        return float(entry["metric"]) - clean
+    if entry.get("metric_drop") is not None:
+        return float(entry["metric_drop"]) * (1.0 if better == "lower" else -1.0)
+    return math.nan
+
+
+def _change_bars(ax, names, changes, clean, better):
+    """Signed bars of `changes` on one scale that keeps every non-zero bar visible, labelled."""
+    sizes = [abs(c) for c in changes if not math.isnan(c) and c != 0.0]
+    if sizes and max(sizes) > 20 * min(sizes):
+        linthresh = min(sizes)
+        ax.set_yscale("symlog", linthresh=linthresh)
+        log_labels = ax.yaxis.get_major_formatter()  # no labels crowding zero inside the linear band
+        ax.yaxis.set_major_formatter(FuncFormatter(
+            lambda v, pos: "" if 0 < abs(v) < 0.999 * linthresh else log_labels(v, pos)))
+        ax.set_ylabel("change (symmetric log scale)")
+    else:
+        ax.set_ylabel("change")
+    heights = [0.0 if math.isnan(c) else c for c in changes]
+    hurts = [(c > 0) if better == "lower" else (c < 0) for c in heights]
+    bars = ax.bar(names, heights, color=["tab:red" if h else "tab:green" for h in hurts])
+    ax.bar_label(bars, labels=[_change_label(c, clean) for c in changes], fontsize=8, padding=2)
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    low, high = ax.get_ylim()
+    ax.set_ylim(*_padded(low, high, ax.get_yscale() == "symlog"))
+
+
+def _change_label(change, clean):
+    if math.isnan(change):
+        return "n/a"
+    if math.isnan(clean) or clean == 0.0:
+        return f"{change:+.3g}"
+    percent = 100.0 * change / abs(clean)
+    return f"{change:+.3g}\n({percent:+,.0f}%)" if abs(percent) >= 100 else f"{change:+.3g}\n({percent:+.3g}%)"
+
+
+def _padded(low, high, symlog):
+    """Room above and below the bars for their two-line labels (and zero always inside)."""
+    low, high = min(low, 0.0), max(high, 0.0)
+    if symlog:
+        return (low * 4.0 if low < 0 else low), (high * 4.0 if high > 0 else high)
+    span = (high - low) or 1.0
+    return (low - 0.25 * span if low < 0 else low), (high + 0.25 * span if high > 0 else high)
 
 
 def _grid(count, width=4.5, height=3.2):

@@ -62,3 +62,35 @@ def score_config(num_classes=3):
         modalities=[mmf.TabularModality(name="scores", numeric_features=[f"p{i}" for i in range(num_classes)])],
         head=mmf.HeadConfig(task="multiclass", num_classes=num_classes),
     )
+
+
+def geo_data(num_examples=64, seed=0):
+    """Latitude ~ 42 and longitude ~ -71 (large raw values, small spread); the label (a price around
+    150) depends on latitude and a little on `x2`."""
+    rng = np.random.default_rng(seed)
+    latitude = (42.0 + 0.05 * rng.normal(size=num_examples)).astype("float32")
+    longitude = (-71.0 + 0.05 * rng.normal(size=num_examples)).astype("float32")
+    x2 = rng.normal(size=num_examples).astype("float32")
+    label = 150.0 + 400.0 * (latitude - 42.0) + 5.0 * x2
+    return {"latitude": latitude, "longitude": longitude, "x2": x2, "label": label.astype("float32")}
+
+
+def geo_regression_model(epochs=30):
+    """(model, config, data): a regression model of `geo_data`, table statistics adapted on it."""
+    config = mmf.ModelConfig(
+        modalities=[
+            mmf.TabularModality(name="geo", numeric_features=["latitude", "longitude"]),
+            mmf.TabularModality(name="other", numeric_features=["x2"]),
+        ],
+        fusion=mmf.FusionConfig(method="weighted_sum", projection_dim=8, modality_dropout=0.0,
+                                options={"weights": [0.5, 0.5], "mode": "fixed"}),
+        head=mmf.HeadConfig(task="regression", hidden_units=[8], dropout=0.0, modality_heads=False,
+                            target_stats=[150.0, 25.0]),
+    )
+    data = geo_data()
+    x = {k: v for k, v in data.items() if k != "label"}
+    keras.utils.set_random_seed(0)
+    model = mmf.build_model(config, adapt_data=x)
+    model.compile(keras.optimizers.Adam(0.02), mmf.default_loss(config.head))
+    model.fit(x, data["label"], epochs=epochs, batch_size=16, verbose=0)
+    return model, config, data

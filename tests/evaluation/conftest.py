@@ -17,3 +17,9 @@ def zeroing_model():
     """(model, config): as `presence_model` but without presence inputs."""
     config = _models.tabular_config(presence=False)
     return _models.trained_tabular_model(config), config
+
+
+@pytest.fixture(scope="session")
+def geo_regression():
+    """(model, config, data): regression on latitude ~ 42 / longitude ~ -71 and `x2`, no presence inputs."""
+    return _models.geo_regression_model()

@@ -33,9 +33,10 @@ def test_merge_stages_concatenates_and_marks_boundaries():
 def test_every_plot_writes_a_png(tmp_path):
     stages = [{"loss": [1.0, 0.8], "val_loss": [1.1, 0.9], "accuracy": [0.5, 0.6], "val_accuracy": [0.4, 0.5]},
               {"loss": [0.5, 0.4], "val_loss": [0.7, 0.6], "accuracy": [0.8, 0.9], "val_accuracy": [0.7, 0.8]}]
-    contrib = {"metric": "accuracy", "clean": 0.9, "removed_via": "presence_mask",
-               "modalities": {"image": {"mean_weight": 0.6, "metric": 0.5, "metric_drop": 0.4},
-                              "text": {"mean_weight": 0.4, "metric": 0.95, "metric_drop": -0.05}}}
+    contrib = {"metric": "accuracy", "better_is": "higher", "clean": 0.9, "removed_via": "presence_mask",
+               "modalities": {"image": {"mean_weight": 0.6, "metric": 0.5, "metric_change": -0.4, "metric_drop": 0.4},
+                              "text": {"mean_weight": 0.4, "metric": 0.95, "metric_change": 0.05,
+                                       "metric_drop": -0.05}}}
     curves = {"metric": "accuracy", "levels": [0.0, 0.5, 1.0],
               "curves": {"image": [0.9, 0.7, 0.5], "text": [0.9, 0.85, 0.8], "all": [0.9, 0.6, 0.3]}}
     paths = [
@@ -48,6 +49,19 @@ def test_every_plot_writes_a_png(tmp_path):
     assert paths[0] == str(tmp_path / "curves.png")
     for path in paths:
         assert_png(path)
+
+
+def test_contribution_changes_of_very_different_sizes_share_one_symlog_scale(tmp_path):
+    # rmse: a table change 2000x the text one, one undefined, one negative; an older dict without
+    # `metric_change`/`better_is` (the change comes from `metric` - `clean`)
+    contrib = {"metric": "rmse", "clean": 50.0, "removed_via": "mean_replacement",
+               "modalities": {"text": {"mean_weight": 0.3, "metric": 50.4, "metric_drop": 0.4},
+                              "table": {"mean_weight": 0.7, "metric": 870.0, "metric_drop": 820.0},
+                              "image": {"mean_weight": 0.0, "metric": 49.0, "metric_drop": -1.0},
+                              "audio": {"mean_weight": 0.0, "metric": None, "metric_drop": None}}}
+    assert_png(plot_modality_contributions(contrib, tmp_path / "contrib.png"))
+    no_weights = {"metric": "auc", "clean": None, "modalities": {"text": {"metric_drop": 0.1}}}
+    assert_png(plot_modality_contributions(no_weights, tmp_path / "no_weights.png"), min_bytes=2_000)
 
 
 def test_plot_arguments_are_checked(tmp_path):

@@ -53,7 +53,9 @@ def test_report_of_an_image_text_audio_classifier(hub_dir, tmp_path):
     assert metrics["num_examples"] == N == report["num_examples"]
     assert np.sum(metrics["confusion_matrix"]) == N
     contributions = report["contributions"]
-    assert contributions["removed_via"] == "zeroed_input"
+    assert contributions["removed_via"] == "mean_replacement"
+    replaced = {name: m["replaced_with"] for name, m in contributions["modalities"].items()}
+    assert replaced == {"image": {"image": 128}, "text": {"text": ""}, "audio": {"audio": 0.0}}  # grey, empty, silent
     assert list(contributions["modalities"]) == ["image", "text", "audio"]
     assert sum(m["mean_weight"] for m in contributions["modalities"].values()) == pytest.approx(1.0, abs=1e-5)
     assert all(curve[0] == metrics["accuracy"] for curve in report["robustness"]["curves"].values())
