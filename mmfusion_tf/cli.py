@@ -148,7 +148,7 @@ def _add_report_arguments(parser):
                         help="comma-separated analyses of the report: metrics (every example), contributions, "
                         "robustness (both on --analysis-examples)")
     parser.add_argument("--analysis-examples", type=int, metavar="N",
-                        help="seeded subsample for contributions and robustness (default 256; 0: every example)")
+                        help="seeded subsample for contributions and robustness (default 200; 0: every example)")
 
 
 def build_parser():

@@ -32,9 +32,10 @@ from mmfusion_tf.evaluation.robustness import robustness_curve
 
 
 ANALYSES = ("metrics", "contributions", "robustness")
-# Contributions and robustness take (modalities + 1) x (noise levels) passes; on a subsample
-# of this size they cost about one prediction pass of a split of a few thousand examples.
-ANALYSIS_EXAMPLES = 256
+# Contributions and robustness take modalities + (modalities + 1) x (noisy levels) passes, 14 for
+# two modalities and the default levels; on 200 examples they cost about one prediction pass of a
+# 2,800-example split (measured: docs/guide/evaluation.md).
+ANALYSIS_EXAMPLES = 200
 
 
 def write_report(output_dir, model, data, config, history=None, *, metric=None,
@@ -143,7 +144,7 @@ def subsample(arrays, outputs, size, seed):
 
     Example:
 
-    >>> (features, labels), outputs = subsample(arrays, outputs, 256, seed=0)
+    >>> (features, labels), outputs = subsample(arrays, outputs, 200, seed=0)
     """
     count = len(arrays[1])
     if not size or size >= count:

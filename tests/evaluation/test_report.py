@@ -77,3 +77,32 @@ def test_plain_turns_numpy_and_non_finite_values_into_json_values():
     value = plain({"a": np.float32(0.5), "b": (np.int64(1), float("nan")), "c": np.arange(2)})
     assert value == {"a": 0.5, "b": [1, None], "c": [0, 1]}
     assert type(value["a"]) is float and type(value["c"][0]) is int
+
+
+def test_analyses_can_be_chosen_and_run_on_a_seeded_subsample(presence_model, tmp_path, capsys):
+    model, config = presence_model
+    data = _models.tabular_data(num_examples=40)
+    only_metrics = write_report(str(tmp_path / "m"), model, data, config, analyses="metrics")
+    assert "contributions" not in only_metrics and "robustness" not in only_metrics
+    assert sorted(only_metrics["plots"]) == ["confusion_matrix"]
+
+    report = write_report(str(tmp_path / "s"), model, data, config, analyses=["metrics", "robustness"],
+                          analysis_examples=10, levels=(0, 1.0), verbose=1)
+    assert report["analysis_examples"] == 10 and report["metrics"]["probabilities"]["num_examples"] == 40
+    assert "contributions" not in report and sorted(report["plots"]) == ["confusion_matrix", "robustness"]
+    again = write_report(str(tmp_path / "s2"), model, data, config, analyses="robustness", analysis_examples=10,
+                         levels=(0, 1.0))
+    assert again["robustness"] == report["robustness"]  # the same seeded subsample
+    printed = capsys.readouterr().out
+    assert "predicting 40 examples ... done in" in printed
+    assert "robustness curves: 3 noisy passes over 10 examples ... done in" in printed
+
+    everything = write_report(str(tmp_path / "all"), model, data, config, analysis_examples=0, levels=(0, 1.0))
+    assert "analysis_examples" not in everything  # every example
+
+
+@pytest.mark.parametrize("analyses", ["metrics,speed", "", []])
+def test_unknown_analyses_are_named(presence_model, tmp_path, analyses):
+    model, config = presence_model
+    with pytest.raises(ValueError, match="`analyses` must name some of"):
+        write_report(str(tmp_path), model, _models.tabular_data(num_examples=8), config, analyses=analyses)

@@ -58,7 +58,7 @@ def files(tmp_path_factory):
     return root
 
 
-def test_mmfusion_train_then_evaluate_writes_model_report_and_plots(files, hub_dir, tmp_path):
+def test_mmfusion_train_then_evaluate_writes_model_report_and_plots(files, hub_dir, tmp_path, capsys):
     config = _experiment_yaml(files, hub_dir)
     run = tmp_path / "run"
     assert cli.main(["train", config, "--output-dir", str(run), "--verbose", "0", "--report", str(tmp_path / "r.json")]) == 0
@@ -75,9 +75,13 @@ def test_mmfusion_train_then_evaluate_writes_model_report_and_plots(files, hub_d
     assert set(report["contributions"]["modalities"]) == {"image", "audio"}
 
     out = tmp_path / "eval"
-    assert cli.main(["evaluate", str(run), "--output-dir", str(out)]) == 0
+    assert cli.main(["evaluate", str(run), "--output-dir", str(out), "--analyses", "metrics,contributions"]) == 0
     again = json.loads((out / "report.json").read_text())
     assert again["metrics"] == report["metrics"]  # same split, same model: same numbers
+    assert "contributions" in again and "robustness" not in again
+    assert not (out / "robustness.png").exists()
+    printed = capsys.readouterr().out
+    assert "modality contributions: 2 passes over" in printed and "done in" in printed
 
 
 @pytest.mark.parametrize(
