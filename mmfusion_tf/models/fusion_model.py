@@ -16,6 +16,11 @@ class FusionModel(keras.Model):
     works with `compile(loss=..., metrics=[...])` as for a single-output
     model. Nothing else changes: `fit`, callbacks, `.keras` saving.
 
+    Variables frozen one by one inside a trainable layer (a transfer stage
+    with `backbones: 0.5` freezes the bottom half of each hub module) are
+    listed in the config as `frozen_variables`, so a loaded model trains the
+    same variables and its optimizer state loads (see `frozen_variables`).
+
     With per-modality heads (`HeadConfig.modality_heads`), the compiled loss
     is computed on the fused head (`fused_logits` / `fused_prediction`) and
     each modality head adds the same loss on its own output, weighted by
@@ -82,6 +87,22 @@ class FusionModel(keras.Model):
             return None
         return self.get_layer("modality_heads")
 
+    def get_config(self):
+        config = super().get_config()
+        frozen = frozen_variables(self)
+        if frozen:
+            config["frozen_variables"] = frozen
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        frozen = config.pop("frozen_variables", None)
+        model = super().from_config(config, custom_objects=custom_objects)
+        if frozen:  # before `load_model` compiles: the optimizer is built for the trainable variables
+            freeze_variables(model, frozen)
+        return model
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         outputs = y_pred if isinstance(y_pred, dict) else None
         if outputs is not None:
@@ -121,3 +142,66 @@ class FusionModel(keras.Model):
         if isinstance(y_pred, dict):
             y_pred = y_pred[self.metrics_output]
         return super().compute_metrics(x, y, y_pred, sample_weight)
+
+
+def _layers_by_path(model):
+    """`{"text_encoder/backbone": layer, ...}`: every nested layer of `model` by its chain of names."""
+    found = {}
+
+    def visit(layer, prefix):
+        for child in layer._flatten_layers(include_self=False, recursive=False):
+            path = f"{prefix}{child.name}"
+            if path not in found:
+                found[path] = child
+                visit(child, path + "/")
+
+    visit(model, "")
+    return found
+
+
+def frozen_variables(model):
+    """The variables created trainable but frozen since, as `{layer path: [index, ...]}`.
+
+    The index counts the layer's own variables that were created trainable
+    (`layer._trainable_variables`), in creation order. Layers frozen as a
+    whole (`layer.trainable = False`) are not listed: their config saves that.
+
+    Example:
+
+    >>> set_backbones_trainable(model, config, 0.5)
+    >>> frozen_variables(model)
+    {'image_encoder/backbone': [0, 1, 2, 3, 4]}
+    """
+    frozen = {}
+    for path, layer in _layers_by_path(model).items():
+        if not layer.trainable:  # frozen as a whole (every variable): its config says so
+            continue
+        indices = [i for i, v in enumerate(layer._trainable_variables) if not v.trainable]
+        if indices:
+            frozen[path] = indices
+    return frozen
+
+
+def freeze_variables(model, frozen):
+    """Sets `trainable = False` on the variables `frozen` lists (the output of `frozen_variables`).
+
+    Example:
+
+    >>> freeze_variables(model, {"image_encoder/backbone": [0, 1, 2, 3, 4]})
+    """
+    layers = _layers_by_path(model)
+    for path, indices in frozen.items():
+        layer = layers.get(path)
+        if layer is None:
+            raise ValueError(
+                f"The model config freezes variables of layer {path!r}, but the model has no such layer "
+                f"(it has {sorted(layers)[:20]}...). Was the file saved from a different model?"
+            )
+        variables = layer._trainable_variables
+        if indices and max(indices) >= len(variables):
+            raise ValueError(
+                f"The model config freezes variable {max(indices)} of layer {path!r}, but that layer has "
+                f"only {len(variables)} variables created trainable. Was the file saved from a different model?"
+            )
+        for i in indices:
+            variables[i].trainable = False
