@@ -11,6 +11,7 @@ import json
 import os
 import sys
 
+from mmfusion_tf._status import status_line
 from mmfusion_tf.export.limits import AUDIO_INPUTS, Limits
 
 DEFAULT_TOLERANCE = 1e-5
@@ -32,8 +33,10 @@ def _check(model, config, path, examples, tolerance):
     from mmfusion_tf.export.signatures import input_signature
     from mmfusion_tf.export.saved_model import read_metadata
 
-    diffs = parity_check(model, config, path, examples)
-    listing = saved_model_cli_show(path)
+    with status_line(True, "parity: the Keras model against the SavedModel on the examples"):
+        diffs = parity_check(model, config, path, examples)
+    with status_line(True, "saved_model_cli show"):
+        listing = saved_model_cli_show(path)
     expected = input_signature(config, read_metadata(path)["audio_input"])
     unlisted = [name for name in expected if f"['{name}']" not in listing]
     parity_ok = max(diffs.values()) <= tolerance
@@ -53,10 +56,12 @@ def run_export(args):
     config = load_model_config(args.config)
     if not os.path.exists(args.model):
         raise FileNotFoundError(f"Model file not found: {args.model}")
-    model = keras.saving.load_model(args.model)
+    with status_line(True, f"loading {args.model}"):
+        model = keras.saving.load_model(args.model)
     limits = {f.name: getattr(args, f.name) for f in dataclasses.fields(Limits)}
-    path = export_saved_model(model, config, args.base, args.version, examples=args.examples,
-                              audio_input=args.audio_input, overwrite=args.overwrite, **limits)
+    with status_line(True, f"exporting to {args.base} (SavedModel, warmup requests)"):
+        path = export_saved_model(model, config, args.base, args.version, examples=args.examples,
+                                  audio_input=args.audio_input, overwrite=args.overwrite, **limits)
     metadata = read_metadata(path)
     text_ops = metadata["text_ops"]
     print(f"exported version {metadata['version']} to {path}")

@@ -44,6 +44,7 @@ def test_export_verb_writes_the_version_and_checks_parity(hub_dir, tmp_path, cap
     out = capsys.readouterr().out
     assert f"exported version 3 to {os.path.join(base, '3')}" in out and "WordpieceTokenizeWithOffsets" in out
     assert "saved_model_cli lists every input" in out and "parity probabilities" in out
+    assert "exporting to" in out and "parity: the Keras model against the SavedModel on the examples ... done in" in out
     with open(report, encoding="utf-8") as f:
         data = json.load(f)
     assert data["export"] == {"path": os.path.join(base, "3"), "version": 3}
