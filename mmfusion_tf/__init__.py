@@ -34,6 +34,18 @@ _EAGER = ("data", "datasets", "fusion", "AudioEncoder", "HubEncoder", "ImageEnco
           "TextEncoder", "AudioModality", "FusionConfig", "HeadConfig", "ImageModality", "ModelConfig",
           "TabularModality", "TextModality", "build_model", "default_loss", "default_metrics")
 
+# Every module that defines a Keras-serializable class: `keras.models.load_model` needs them
+# registered (tests/test_console.py fails when a new one is missing here).
+_KERAS_MODULES = (
+    "backbones.audio", "backbones.hub_encoder", "backbones.image", "backbones.local_backbones",
+    "backbones.tabular", "backbones.text", "fusion.attention", "fusion.concat",
+    "fusion.gated", "fusion.late", "fusion.low_rank", "fusion.modality_dropout",
+    "fusion.tensor", "fusion.transformer", "fusion.weighted_sum", "hub.bert_encoder",
+    "hub.efficientnet_lite", "models.builder", "models.decision_blend", "models.fusion_model",
+    "models.heads", "models.modality_heads", "training.contrastive", "training.losses",
+    "tuning.metrics",
+)
+
 __getattr__, __dir__ = lazy_names(__name__, _NAMES)
 
 
@@ -44,9 +56,12 @@ def import_all():
     finds the package's layers; only the `mmfusion` command defers it until
     a verb needs it, so that `mmfusion --help` starts without TensorFlow.
     """
+    import importlib
+
     for name in _EAGER:
         globals()[name] = __getattr__(name)
-    globals()["fusion"].import_all()
+    for module in _KERAS_MODULES:
+        importlib.import_module(f"{__name__}.{module}")
 
 
 def _started_as_cli():

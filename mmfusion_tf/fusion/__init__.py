@@ -64,10 +64,6 @@ def get(name):
     )
 
 
-def import_all():
-    """Imports every fusion layer, registering each with Keras (`keras.models.load_model` finds them)."""
-    return [get(name) for name in _LAYERS]
-
 
 __all__ = [
     "AttentionFusion",
@@ -82,5 +78,4 @@ __all__ = [
     "WeightedSumFusion",
     "available",
     "get",
-    "import_all",
 ]

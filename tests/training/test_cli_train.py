@@ -101,3 +101,28 @@ def test_bad_config_fails_before_training_and_names_the_key(files, hub_dir, tmp_
     assert cli.main(["train", config, "--output-dir", str(run), "--verbose", "0"]) == 2
     assert message in capsys.readouterr().err
     assert not (run / "state.json").exists() and not (run / "checkpoints").exists()
+
+
+TF_LOG_PREFIXES = ("E0000", "W0000", "I0000", "WARNING: All log messages before absl")
+
+
+@pytest.mark.slow  # two processes that each import TensorFlow and train or evaluate (~1 min)
+def test_train_and_evaluate_commands_print_no_tensorflow_log_lines(files, hub_dir, tmp_path):
+    import subprocess
+    import sys
+
+    command = os.path.join(os.path.dirname(sys.executable), "mmfusion")
+    if not os.path.exists(command):
+        pytest.skip("the mmfusion console script is not installed")
+    config = _experiment_yaml(files, hub_dir)
+    run = tmp_path / "run"
+    for args in (["train", config, "--output-dir", str(run), "--verbose", "0", "--analyses", "metrics"],
+                 ["evaluate", str(run), "--analyses", "metrics"]):
+        result = subprocess.run([command, *args], capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        lines = (result.stdout + result.stderr).splitlines()
+        assert not [line for line in lines if line.startswith(TF_LOG_PREFIXES)], lines
+        assert any(line.startswith("evaluation:") for line in lines)
+    loud = subprocess.run([command, "--tf-logs", "evaluate", str(run), "--analyses", "metrics"],
+                          capture_output=True, text=True, timeout=600)
+    assert loud.returncode == 0 and any(line.startswith(TF_LOG_PREFIXES) for line in loud.stderr.splitlines())
