@@ -42,7 +42,7 @@ _KERAS_MODULES = (
     "fusion.gated", "fusion.late", "fusion.low_rank", "fusion.modality_dropout",
     "fusion.tensor", "fusion.transformer", "fusion.weighted_sum", "hub.bert_encoder",
     "hub.efficientnet_lite", "models.builder", "models.decision_blend", "models.fusion_model",
-    "models.heads", "models.modality_heads", "training.contrastive", "training.losses",
+    "models.heads", "models.modality_heads", "models.contrastive", "models.losses",
     "tuning.metrics",
 )
 

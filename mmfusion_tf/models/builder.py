@@ -167,7 +167,7 @@ def build_model(config, adapt_data=None, contrastive=None):
     weights_out = keras.layers.Activation("linear", dtype="float32", name="fusion_weights")
     alignment = None
     if contrastive is not None:
-        from mmfusion_tf.training.contrastive import ContrastiveAlignment
+        from mmfusion_tf.models.contrastive import ContrastiveAlignment
 
         alignment = ContrastiveAlignment(
             names, pairs=contrastive.pairs, weight=contrastive.weight, projection_dim=contrastive.projection_dim,

@@ -93,7 +93,7 @@ class ProbabilitiesToLogits(keras.layers.Layer):
 def default_loss(head):
     """Loss on the model's `logits` (classification) or `prediction` (regression; in standard
     units when the head has `target_stats`)."""
-    from mmfusion_tf.training.losses import task_loss
+    from mmfusion_tf.models.losses import task_loss
 
     return task_loss(head)
 

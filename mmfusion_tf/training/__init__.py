@@ -9,11 +9,11 @@ Example:
 from mmfusion_tf.training.calibration import calibrate
 from mmfusion_tf.training.compare import compare_fusion
 from mmfusion_tf.training.dead_backbones import DeadBackboneCheck, DeadBackboneWarning, dead_backbones
-from mmfusion_tf.training.contrastive import ContrastiveAlignment, info_nce, paired_similarity
+from mmfusion_tf.models.contrastive import ContrastiveAlignment, info_nce, paired_similarity
 from mmfusion_tf.training.distribute import make_strategy
 from mmfusion_tf.training.gradient_blending import GradientBlending
 from mmfusion_tf.training.l2sp import L2SPPenalty
-from mmfusion_tf.training.losses import SmoothedSparseCategoricalCrossentropy, task_loss
+from mmfusion_tf.models.losses import SmoothedSparseCategoricalCrossentropy, task_loss
 from mmfusion_tf.training.metrics import classification_metrics, regression_metrics
 from mmfusion_tf.training.precision import apply_precision, resolve_precision
 from mmfusion_tf.training.stage_loop import BestWeights

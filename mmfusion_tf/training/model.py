@@ -10,7 +10,7 @@ from mmfusion_tf._keras import keras
 from mmfusion_tf.models import build_model, default_metrics
 from mmfusion_tf.training.experiment_data import tabular_columns
 from mmfusion_tf.training.l2sp import L2SPPenalty
-from mmfusion_tf.training.losses import task_loss
+from mmfusion_tf.models.losses import task_loss
 
 WARMUP_STAGE = "contrastive_warmup"
 

@@ -12,7 +12,7 @@ from mmfusion_tf.config import DataConfig, ExperimentConfig, StageConfig, Traini
 from mmfusion_tf.evaluation import evaluate
 from mmfusion_tf.training.calibration import calibrate, fit_blend, presence_patterns
 from mmfusion_tf.training.gradient_blending import blending_weights
-from mmfusion_tf.training.losses import StandardizedMeanSquaredError
+from mmfusion_tf.models.losses import StandardizedMeanSquaredError
 from mmfusion_tf.training.trainer import Trainer
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from mmfusion_tf._keras import keras
 from mmfusion_tf.config import ContrastiveConfig, ExperimentConfig, StageConfig
-from mmfusion_tf.training.contrastive import paired_similarity
+from mmfusion_tf.models.contrastive import paired_similarity
 from mmfusion_tf.training.l2sp import backbone_variables
 from mmfusion_tf.training.stages import set_backbones_trainable, stage_learning_rate
 from mmfusion_tf.training.trainer import Trainer
