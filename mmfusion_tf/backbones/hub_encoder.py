@@ -17,7 +17,7 @@ def resolve_handle(handle):
 
     Local folders are used as they are; then local hub mirrors are searched
     (`MMFUSION_HUB_DIR` folders, the TF-Hub cache, `local-hub://name`
-    handles; see `mmfusion_tf.hub.mirror`); anything else goes through
+    handles; see `mmfusion_tf.hub_mirror`); anything else goes through
     `tensorflow_hub.resolve`, which downloads and caches (honouring
     `TFHUB_CACHE_DIR`).
 
@@ -31,7 +31,7 @@ def resolve_handle(handle):
     handle = os.fspath(handle)
     if os.path.isdir(handle):
         return handle
-    from mmfusion_tf.hub import mirror  # local hub folders before the network
+    from mmfusion_tf import hub_mirror as mirror  # local hub folders before the network
 
     local = mirror.find_mirror(handle)
     if local:

@@ -6,7 +6,7 @@ project's tests and demo) can use pretrained backbones without a hub:
 `export_keras_as_hub_module`, `export_wordpiece_preprocessor`,
 `import_bert` (safetensors checkpoint -> preprocessor + encoder pair) and
 `import_image` (EfficientNet-Lite `.pth` checkpoint -> image module).
-`mmfusion_tf.hub.mirror` finds modules for real handles in local hub
+`mmfusion_tf.hub_mirror` finds modules for real handles in local hub
 folders; `mmfusion_tf.hub.command` is the `mmfusion hub` command line.
 """
 

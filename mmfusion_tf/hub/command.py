@@ -34,7 +34,7 @@ def _export_keras(args):
     import mmfusion_tf.hub.bert_encoder  # noqa: F401
     from mmfusion_tf._keras import keras
     from mmfusion_tf.hub.export_keras import export_keras_as_hub_module
-    from mmfusion_tf.hub.mirror import add_to_cache
+    from mmfusion_tf.hub_mirror import add_to_cache
 
     if not os.path.exists(args.model):
         raise FileNotFoundError(f"`model` file not found: {args.model}")
@@ -48,7 +48,7 @@ def _export_keras(args):
 
 def _import_bert(args):
     from mmfusion_tf.hub.bert_checkpoint import PACKAGED_CHECKPOINTS, import_bert
-    from mmfusion_tf.hub.mirror import LOCAL_SCHEME, default_hub_dir, find_mirror
+    from mmfusion_tf.hub_mirror import LOCAL_SCHEME, default_hub_dir, find_mirror
 
     name = args.name or os.path.basename(os.path.normpath(args.source))
     if args.output:
@@ -70,7 +70,7 @@ def _import_bert(args):
 
 def _import_image(args):
     from mmfusion_tf.hub.image_checkpoint import import_image
-    from mmfusion_tf.hub.mirror import LOCAL_SCHEME, default_hub_dir, find_mirror
+    from mmfusion_tf.hub_mirror import LOCAL_SCHEME, default_hub_dir, find_mirror
 
     name = args.name or os.path.splitext(os.path.basename(os.path.normpath(args.source)))[0]
     output = args.output or os.path.join(default_hub_dir(), name)
@@ -88,7 +88,7 @@ def _import_image(args):
 
 
 def _ls(args):
-    from mmfusion_tf.hub.mirror import hub_dirs, list_modules
+    from mmfusion_tf.hub_mirror import hub_dirs, list_modules
 
     modules = list_modules()
     if args.json:
@@ -107,7 +107,7 @@ def _ls(args):
 
 
 def _info(args):
-    from mmfusion_tf.hub.mirror import resolve
+    from mmfusion_tf.backbones.hub_encoder import resolve_handle as resolve
     from mmfusion_tf.hub.module_info import describe_module
 
     info = {"handle": args.handle, **describe_module(resolve(args.handle))}
@@ -133,7 +133,7 @@ def _info(args):
 
 
 def _cache(args):
-    from mmfusion_tf.hub.mirror import (
+    from mmfusion_tf.hub_mirror import (
         HUB_DIR_ENV, TFHUB_CACHE_ENV, default_hub_dir, hub_dirs, list_modules, tfhub_cache_dir,
     )
 
@@ -157,14 +157,14 @@ def _cache(args):
 
 
 def _cache_add(args):
-    from mmfusion_tf.hub.mirror import add_to_cache
+    from mmfusion_tf.hub_mirror import add_to_cache
 
     print(add_to_cache(args.handle, args.source, hub_dir=args.hub_dir, overwrite=args.overwrite))
     return 0
 
 
 def _cache_remove(args):
-    from mmfusion_tf.hub.mirror import remove_from_cache
+    from mmfusion_tf.hub_mirror import remove_from_cache
 
     removed = remove_from_cache(args.handle, hub_dir=args.hub_dir)
     if removed is None:

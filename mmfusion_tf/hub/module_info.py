@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from mmfusion_tf.backbones.hub_encoder import register_text_ops
-from mmfusion_tf.hub import mirror
+from mmfusion_tf import hub_mirror as mirror
 
 
 def _spec(spec):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from mmfusion_tf.backbones import HubEncoder, TextEncoder
-from mmfusion_tf.hub import mirror
+from mmfusion_tf import hub_mirror as mirror
+from mmfusion_tf.backbones.hub_encoder import resolve_handle
 from mmfusion_tf.presets import encoder_arguments
 
 URL = "https://tfhub.dev/google/tiny-dense/1"
@@ -56,7 +57,7 @@ def test_cached_module_loads_offline_under_its_real_url(hub_folders, tiny_module
     assert open(path + ".descriptor.txt", encoding="utf-8").readline().strip() == f"Module: {URL}"
     assert hub.resolve(URL) == path
     np.testing.assert_allclose(HubEncoder(URL)(X).numpy(), HubEncoder(tiny_module)(X).numpy())
-    assert mirror.resolve(URL) == path
+    assert resolve_handle(URL) == path
 
 
 def test_list_and_remove(hub_folders, tiny_module):
@@ -79,8 +80,8 @@ def test_list_and_remove(hub_folders, tiny_module):
 
 def test_errors(hub_folders, tiny_module, tmp_path):
     with pytest.raises(FileNotFoundError, match="import-bert"):
-        mirror.resolve("local-hub://absent/encoder")
-    assert mirror.resolve(tiny_module) == tiny_module
+        resolve_handle("local-hub://absent/encoder")
+    assert resolve_handle(tiny_module) == tiny_module
     with pytest.raises(ValueError, match="saved_model.pb"):
         mirror.add_to_cache(URL, str(tmp_path))
     mirror.add_to_cache(URL, tiny_module)
@@ -99,7 +100,7 @@ def test_offline_minilm_preset_resolves_to_the_imported_pair(hub_folders, import
     shutil.copytree(imported_bert["root"], folder)
     arguments = encoder_arguments("all_minilm_l6_v2", "text")
     assert arguments["output_key"] == "default"
-    resolved = {k: mirror.resolve(arguments[k]) for k in ("handle", "preprocessor")}
+    resolved = {k: resolve_handle(arguments[k]) for k in ("handle", "preprocessor")}
     assert resolved == {"handle": os.path.join(folder, "encoder"), "preprocessor": os.path.join(folder, "preprocessor")}
     encoder = TextEncoder(**{**arguments, **resolved})
     assert encoder(np.array(["the red car", "a dog"], dtype=object)).shape == (2, 16)

@@ -240,10 +240,3 @@ def list_modules(dirs=None):
                 }
             )
     return modules
-
-
-def resolve(handle):
-    """Local folder for `handle`: a folder as is, a hub-folder mirror, else a download (`resolve_handle`)."""
-    from mmfusion_tf.backbones.hub_encoder import resolve_handle
-
-    return resolve_handle(handle)
