@@ -29,6 +29,7 @@ from mmfusion_tf.config import StageConfig  # noqa: E402
 from mmfusion_tf.evaluation import evaluate, write_report  # noqa: E402
 from mmfusion_tf.evaluation.predictions import as_arrays, predict  # noqa: E402
 from mmfusion_tf.hub import import_bert  # noqa: E402
+from mmfusion_tf.hub_mirror import folder_size  # noqa: E402
 from mmfusion_tf.training.precision import cpu_flags  # noqa: E402
 from results import AIRBNB_CATEGORICAL, AIRBNB_NUMERIC, DEFAULT, airbnb_splits, experiment, mean_std, train  # noqa: E402
 
@@ -37,7 +38,7 @@ AIRBNB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 
 
 def folder_mb(path):
-    return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files) / 2**20
+    return folder_size(path) / 2**20
 
 
 def run(hub, splits, length, seed, epochs, work):

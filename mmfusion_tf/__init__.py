@@ -26,13 +26,11 @@ _NAMES = {
     "AudioModality": "config", "FusionConfig": "config", "HeadConfig": "config", "ImageModality": "config",
     "ModelConfig": "config", "TabularModality": "config", "TextModality": "config",
     "build_model": "models", "default_loss": "models", "default_metrics": "models",
-    # Subpackages; those below `data` load gRPC or KerasTuner, so only on first use.
     **{name: None for name in ("data", "datasets", "fusion", "evaluation", "export", "hub", "serving",
-                               "training", "tuning")},
+                               "training", "tuning")},  # subpackages
 }
-_EAGER = ("data", "datasets", "fusion", "AudioEncoder", "HubEncoder", "ImageEncoder", "TabularEncoder",
-          "TextEncoder", "AudioModality", "FusionConfig", "HeadConfig", "ImageModality", "ModelConfig",
-          "TabularModality", "TextModality", "build_model", "default_loss", "default_metrics")
+# Loaded only on first use, also by `import_all` (they bring gRPC, KerasTuner, matplotlib).
+_ON_FIRST_USE = ("evaluation", "export", "hub", "serving", "training", "tuning")
 
 # Every module that defines a Keras-serializable class: `keras.models.load_model` needs them
 # registered (tests/test_console.py fails when a new one is missing here).
@@ -58,8 +56,9 @@ def import_all():
     """
     import importlib
 
-    for name in _EAGER:
-        globals()[name] = __getattr__(name)
+    for name in _NAMES:
+        if name not in _ON_FIRST_USE:
+            globals()[name] = __getattr__(name)
     for module in _KERAS_MODULES:
         importlib.import_module(f"{__name__}.{module}")
 

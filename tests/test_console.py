@@ -67,8 +67,8 @@ def test_filter_drops_tensorflow_start_up_lines_and_keeps_python_messages():
     assert int(result.stdout.decode().split("dropped")[1]) >= 1  # this TensorFlow does print start-up lines
 
 
-@pytest.mark.skipif(not os.path.exists(MMFUSION), reason="the mmfusion console script is not installed")
 def test_help_of_every_verb_is_fast_and_imports_no_tensorflow():
+    assert os.path.exists(MMFUSION), f"{MMFUSION} is missing: install the package (`./run test` does: pip install -e .)"
     for verb in ([], ["train"], ["evaluate"], ["demo"], ["export"], ["serve"], ["tune"], ["hub"], ["data"]):
         start = time.perf_counter()
         result = subprocess.run([MMFUSION, *verb, "--help"], capture_output=True, timeout=60)

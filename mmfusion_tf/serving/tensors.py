@@ -51,14 +51,9 @@ def to_tensor_proto(values, dtype=None):
     field (no per-element Python); other dtypes go through
     `tf.make_tensor_proto`.
     """
-    array = values if isinstance(values, np.ndarray) else None
-    if array is not None and (dtype is None or tf.as_dtype(dtype) == _dtype_of(array)):
-        tf_dtype = _dtype_of(array)
-        if tf_dtype in _FAST_FIELDS and (tf_dtype != tf.string or _all_bytes(array)):
-            proto = tensor_pb2.TensorProto(dtype=tf_dtype.as_datatype_enum)
-            proto.tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in array.shape)
-            flat = array.reshape(-1)
-            getattr(proto, _FAST_FIELDS[tf_dtype]).extend(flat if tf_dtype == tf.string else flat.tolist())
+    if isinstance(values, np.ndarray) and (dtype is None or tf.as_dtype(dtype) == _dtype_of(values)):
+        proto = _fast_proto(values, packed=False)
+        if proto is not None:
             return proto
     proto = tf.make_tensor_proto(values, dtype=dtype)
     if proto.tensor_content:
@@ -83,17 +78,29 @@ def to_request_proto(array):
     """
     if not array.dtype.isnative:
         array = array.astype(array.dtype.newbyteorder("="))
+    proto = _fast_proto(array, packed=True)
+    return proto if proto is not None else tf.make_tensor_proto(array)
+
+
+def _fast_proto(array, packed):
+    """`array` as a `TensorProto` without per-element Python, or None for a dtype without a fast path.
+
+    Strings go into `string_val`; numbers into `tensor_content` when
+    `packed`, else into their typed field (`float_val`, ...).
+    """
     tf_dtype = _dtype_of(array)
-    if tf_dtype in _FAST_FIELDS:
-        if tf_dtype != tf.string or _all_bytes(array):
-            proto = tensor_pb2.TensorProto(dtype=tf_dtype.as_datatype_enum)
-            proto.tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in array.shape)
-            if tf_dtype == tf.string:
-                proto.string_val.extend(array.reshape(-1))
-            else:
-                proto.tensor_content = np.ascontiguousarray(array).tobytes()
-            return proto
-    return tf.make_tensor_proto(array)
+    if tf_dtype not in _FAST_FIELDS or (tf_dtype == tf.string and not _all_bytes(array)):
+        return None
+    proto = tensor_pb2.TensorProto(dtype=tf_dtype.as_datatype_enum)
+    proto.tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in array.shape)
+    flat = array.reshape(-1)
+    if tf_dtype == tf.string:
+        proto.string_val.extend(flat)
+    elif packed:
+        proto.tensor_content = np.ascontiguousarray(array).tobytes()
+    else:
+        getattr(proto, _FAST_FIELDS[tf_dtype]).extend(flat.tolist())
+    return proto
 
 
 def to_ndarray(proto):

@@ -14,8 +14,10 @@ Example:
 >>> report = trainer.evaluate()      # report.json + PNGs in runs/first/
 """
 
+import contextlib
 import json
 import os
+import shutil
 import time
 
 from mmfusion_tf._keras import quiet_dataset_end
@@ -197,7 +199,8 @@ class Trainer:
                 if best is not None and best.best_stage == stage.name:
                     self._save_best(best)
                 if not training.checkpoints and state["completed"]:  # resume needs the newest stage only
-                    _remove(self._stage_weights(state["completed"][-1]))
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(self._stage_weights(state["completed"][-1]))
             state["completed"].append(stage.name)
             state["history"][stage.name] = read_csv_log(os.path.join(work_dir, "logs", f"{stage.name}.csv"))
             state.setdefault("seconds", {})[stage.name] = round(time.time() - started, 2)
@@ -232,9 +235,7 @@ class Trainer:
             state["finished"] = True
             self._save_state(state)
             if not training.checkpoints:  # model.keras holds the kept weights; one copy is enough
-                for name in [*state["completed"], "best"]:
-                    _remove(os.path.join(self.output_dir, "stages", f"{name}.weights.h5"))
-                _remove(os.path.join(self.output_dir, "stages"))
+                shutil.rmtree(os.path.join(self.output_dir, "stages"), ignore_errors=True)
         return self.history
 
     def _best_path(self):
@@ -278,11 +279,3 @@ class Trainer:
             history=stage_histories(self.history), seed=self.experiment.training.seed, training=training or None,
             **report_options,
         )
-
-
-def _remove(path):
-    """Deletes a file, or a folder when empty; a missing one is fine."""
-    try:
-        os.rmdir(path) if os.path.isdir(path) else os.remove(path)
-    except OSError:
-        pass

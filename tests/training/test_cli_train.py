@@ -112,8 +112,7 @@ def test_train_and_evaluate_commands_print_no_tensorflow_log_lines(files, hub_di
     import sys
 
     command = os.path.join(os.path.dirname(sys.executable), "mmfusion")
-    if not os.path.exists(command):
-        pytest.skip("the mmfusion console script is not installed")
+    assert os.path.exists(command), f"{command} is missing: install the package (`./run test` does: pip install -e .)"
     config = _experiment_yaml(files, hub_dir)
     run = tmp_path / "run"
     for args in (["train", config, "--output-dir", str(run), "--verbose", "0", "--analyses", "metrics"],
