@@ -71,7 +71,8 @@ def main(argv=None):
     cheap = y_test < np.log1p(10.0)
     residual = (y_test - (table + text) / 2) ** 2
     results = {
-        "benchmark": "airbnb_ceiling", "listings_with_price": total, "sizes": dict(zip(("train", "val", "test"), sizes)),
+        "benchmark": "airbnb_ceiling", "listings_with_price": total,
+        "sizes": dict(zip(("train", "val", "test"), sizes)),
         "test_r2": {
             "trees on the table": round(r2_score(y_test, table), 4),
             "tf-idf text + ridge": round(r2_score(y_test, text), 4),

@@ -64,4 +64,5 @@ if __name__ == "__main__":
         image_only = json.load(f)["avdigits"]["table"]["degraded"]["image only"]["accuracy"]["mean"]
     for n in names:
         acc = [o["accuracy"] for o in out if o["variant"] == n]
-        print(n, round(statistics.mean(acc), 4), [round(a, 3) for a in acc], "ratio", round((1 - statistics.mean(acc)) / (1 - image_only), 3))
+        print(n, round(statistics.mean(acc), 4), [round(a, 3) for a in acc],
+              "ratio", round((1 - statistics.mean(acc)) / (1 - image_only), 3))

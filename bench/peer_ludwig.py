@@ -130,12 +130,14 @@ def markdown(results):
         "| --- | --- | --- | --- | --- |",
     ]
     for name, row in results["table"].items():
-        lines.append(f"| {row['label']} | {len(row['r2']['runs'])} | {row['r2']['mean']:.3f} ± {row['r2']['std']:.3f} | "
+        lines.append(f"| {row['label']} | {len(row['r2']['runs'])} | "
+                     f"{row['r2']['mean']:.3f} ± {row['r2']['std']:.3f} | "
                      f"{row['rmse']['mean']:.3f} ± {row['rmse']['std']:.3f} | "
                      f"{row['seconds']['mean']:.0f} ± {row['seconds']['std']:.0f} |")
     lines += ["", "Claims:", ""]
     for c in results["claims"]:
-        lines.append(f"- {'holds' if c['holds'] else 'DOES NOT HOLD'}: {c['name']}: {c['measured']} (target {c['target']})")
+        lines.append(f"- {'holds' if c['holds'] else 'DOES NOT HOLD'}: {c['name']}: "
+                     f"{c['measured']} (target {c['target']})")
     lines += ["", f"MiniLM import (once, not in the wall times): {results['text_import_seconds']:.0f} s.", ""]
     return "\n".join(lines)
 
@@ -162,8 +164,10 @@ def main(argv=None):
         text_import_seconds = time.perf_counter() - started
         context = {"airbnb": args.airbnb, "airbnb_sizes": None, "airbnb_fractions": FRACTIONS,
                    "airbnb_epochs": args.epochs, "text_hub": text_hub}
-        ludwig_runs = [run_ludwig(args.ludwig_python, splits, args.ludwig_epochs, seed, os.path.join(work, f"ludwig_{seed}"))
-                       for seed in range(args.ludwig_seeds)]
+        ludwig_runs = [
+            run_ludwig(args.ludwig_python, splits, args.ludwig_epochs, seed, os.path.join(work, f"ludwig_{seed}"))
+            for seed in range(args.ludwig_seeds)
+        ]
         ours = [run_ours(context, seed, os.path.join(work, f"ours_{seed}")) for seed in range(args.seeds)]
     versions = f"Ludwig {ludwig_runs[0]['ludwig']}, PyTorch {ludwig_runs[0]['torch']}"
     table = {
@@ -176,7 +180,8 @@ def main(argv=None):
     results = {
         "benchmark": "peer_ludwig", "listings_with_price": total,
         "sizes": dict(zip(("train", "val", "test"), sizes)),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores ({flags}), TensorFlow {tf.__version__}",
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores ({flags}), "
+                   f"TensorFlow {tf.__version__}",
         "table": table, "claims": claims(table), "text_import_seconds": round(text_import_seconds, 1),
         "runs": {"ludwig": ludwig_runs, "mmfusion_tf": ours},
     }

@@ -67,7 +67,9 @@ def fusion_model(width=128):
     text = keras.Input((TEXT_LENGTH,), dtype="int32", name="text")
     t = keras.layers.Embedding(VOCAB, width)(text)
     t = keras.layers.LayerNormalization()(t + keras.layers.MultiHeadAttention(4, width // 4)(t, t))
-    t = keras.layers.LayerNormalization()(t + keras.layers.Dense(width)(keras.layers.Dense(2 * width, activation="gelu")(t)))
+    t = keras.layers.LayerNormalization()(
+        t + keras.layers.Dense(width)(keras.layers.Dense(2 * width, activation="gelu")(t))
+    )
     text_features = keras.layers.GlobalAveragePooling1D()(t)
 
     fused, _ = TransformerFusion(projection_dim=width, num_heads=4, ff_dim=2 * width, dropout=0.0, name="fusion")(
@@ -110,7 +112,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--examples", type=int, default=1024)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--epochs", type=int, default=2, help="timed epochs per turn (after one warm-up epoch per policy)")
+    parser.add_argument("--epochs", type=int, default=2,
+                        help="timed epochs per turn (after one warm-up epoch per policy)")
     parser.add_argument("--repeats", type=int, default=3, help="alternating turns per policy")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
@@ -131,7 +134,8 @@ def main(argv=None):
 
     for turn in range(args.repeats):
         for policy in POLICIES:
-            history = models[policy].fit(dataset, epochs=args.epochs, shuffle=False, verbose=0, callbacks=[timers[policy]])
+            history = models[policy].fit(dataset, epochs=args.epochs, shuffle=False, verbose=0,
+                                         callbacks=[timers[policy]])
             losses[policy] = float(history.history["loss"][-1])
             times = " ".join(f"{t:.2f}" for t in timers[policy].times[-args.epochs:])
             print(f"turn {turn + 1}/{args.repeats} {policy:15s} {times} s/epoch", flush=True)
@@ -142,7 +146,8 @@ def main(argv=None):
     steps = -(-args.examples // args.batch_size)
     print()
     print(f"CPU: {cpu['model']} ({cpu['logical_cores']} logical cores); native bfloat16 "
-          f"(avx512_bf16/amx_bf16): {'yes' if cpu['native_bf16'] else 'no'}; auto precision -> {resolve_precision('auto')}")
+          f"(avx512_bf16/amx_bf16): {'yes' if cpu['native_bf16'] else 'no'}; "
+          f"auto precision -> {resolve_precision('auto')}")
     print(f"{'policy':16s} {'median s/epoch':>15s} {'min':>7s} {'max':>7s} {'ms/step':>8s} {'final loss':>11s}")
     for policy in POLICIES:
         times = timers[policy].times

@@ -85,7 +85,8 @@ def settings_for(args):
     """Sizes and schedules; `--quick` keeps the same runs at lower precision."""
     if args.quick:
         return {"seeds": [0], "max_per_split": 1200, "frozen_epochs": 2, "fine_tune_epochs": 6,
-                "av_models": ("image only", "audio only", DEFAULT), "airbnb_fractions": None, "airbnb_sizes": (400, 100, 300),
+                "av_models": ("image only", "audio only", DEFAULT),
+                "airbnb_fractions": None, "airbnb_sizes": (400, 100, 300),
                 "airbnb_models": ("text only", "tabular only", DEFAULT, f"{DEFAULT} + noise"), "airbnb_epochs": 4,
                 "text_seq_length": 32}
     return {"seeds": list(range(args.seeds)), "max_per_split": None, "frozen_epochs": 2, "fine_tune_epochs": 6,
@@ -297,7 +298,9 @@ def summarise_robustness(context, settings, done):
         results[label] = {
             "modality_dropout": rate,
             "accuracy": {k: mean_std(r[k] for r in removed) for k in removed[0]},
-            "noise_curves": {m: [mean_std(c[m][i] for c in curves) for i in range(len(NOISE_LEVELS))] for m in curves[0]},
+            "noise_curves": {
+                m: [mean_std(c[m][i] for c in curves) for i in range(len(NOISE_LEVELS))] for m in curves[0]
+            },
         }
     return {"counts": counts, "noise_levels": list(NOISE_LEVELS), "models": results,
             "fusion": f"{DEFAULT} with presence inputs", "variant": "clean"}
@@ -341,8 +344,8 @@ def airbnb_run(context, job):
     config = experiment(modalities, which, head, plan, batch_size=32)
     trainer, seconds = train(config, splits, job["seed"], job["work"])
     metrics = evaluate(trainer.model, trainer.test_ds, config.model)["prediction"]
-    print(f"  airbnb {which:<22} seed {job['seed']}: R² {metrics['r2']:.4f} RMSE {metrics['rmse']:.4f} ({seconds:.0f} s)",
-          flush=True)
+    print(f"  airbnb {which:<22} seed {job['seed']}: R² {metrics['r2']:.4f} RMSE {metrics['rmse']:.4f} "
+          f"({seconds:.0f} s)", flush=True)
     return {"seed": job["seed"], "r2": metrics["r2"], "rmse": metrics["rmse"], "train_seconds": seconds,
             "calibration": trainer.state.get("calibration")}
 
@@ -387,7 +390,8 @@ def claims(results, args):
             fused = [m for m in table if m not in ("image only", "audio only")]
             below = [m for m in fused if table[m]["accuracy"]["mean"] < table[single]["accuracy"]["mean"]]
             claim(f"{variant} AV-digits: every fusion model >= the best single modality in accuracy (finding)",
-                  {"measured": f"{len(fused) - len(below)}/{len(fused)}" + (f"; not {', '.join(below)}" if below else ""),
+                  {"measured": (f"{len(fused) - len(below)}/{len(fused)}"
+                                + (f"; not {', '.join(below)}" if below else "")),
                    "target": "all", "holds": not below}, checked=False)
     if "robustness" in results and "avdigits" in results:
         clean = results["avdigits"]["table"]["clean"]
@@ -401,7 +405,8 @@ def claims(results, args):
     if "airbnb" in results:
         table = results["airbnb"]["table"]
         single = best_single(table, ("text only", "tabular only"), "r2")
-        claim(f"Airbnb: {DEFAULT} >= the best single modality ({single}) in R²", at_least_as_good(table, DEFAULT, single, "r2"))
+        claim(f"Airbnb: {DEFAULT} >= the best single modality ({single}) in R²",
+              at_least_as_good(table, DEFAULT, single, "r2"))
         noisy = f"{DEFAULT} + noise"
         if noisy in table:
             base, value = table[DEFAULT]["r2"]["mean"], table[noisy]["r2"]["mean"]
@@ -433,7 +438,8 @@ def markdown(results):
             lat = c["latency_ms_per_example"]
             lines.append(f"| {which} | {cell(c['accuracy'])} | {cell(c['macro_f1'])} | {cell(c['auc'], 4)} | "
                          f"{cell(d['accuracy'])} | {cell(d['macro_f1'])} | {cell(d['auc'], 4)} | "
-                         f"{cell(d['calibration_error'])} | {c['params']:,} | {lat['batch_1']:.2f} | {lat['batch_64']:.3f} |")
+                         f"{cell(d['calibration_error'])} | {c['params']:,} | "
+                         f"{lat['batch_1']:.2f} | {lat['batch_64']:.3f} |")
         lines.append("")
     if "robustness" in results:
         rob = results["robustness"]
@@ -498,7 +504,8 @@ def run_sections(args, settings):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", default=os.path.join(HERE, "..", "..", "shared", "data"), help="folder with fsdd/ and mnist/")
+    parser.add_argument("--root", default=os.path.join(HERE, "..", "..", "shared", "data"),
+                        help="folder with fsdd/ and mnist/")
     parser.add_argument("--airbnb", default=None, help="listings.csv.gz (default: ROOT/airbnb_boston/listings.csv.gz)")
     parser.add_argument("--sections", nargs="+", default=["avdigits", "robustness", "airbnb"],
                         choices=["avdigits", "robustness", "airbnb"])
@@ -507,13 +514,15 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                         help="trainings run side by side in worker processes (1: all in this process)")
-    parser.add_argument("--quick", action="store_true", help="CI size: 1200 training rows, 4 AV-digits models, small Airbnb subset, one seed")
+    parser.add_argument("--quick", action="store_true",
+                        help="CI size: 1200 training rows, 4 AV-digits models, small Airbnb subset, one seed")
     parser.add_argument("--check", action="store_true", help="exit 1 when a claim does not hold")
     parser.add_argument("--hub-dir", help="folder of the stand-in backbones (default: the demo's cache)")
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--markdown", metavar="PATH")
     parser.add_argument("--plots", metavar="DIR", help="write the PNG figures here")
-    parser.add_argument("--from-json", metavar="PATH", help="redraw tables and figures of an earlier run; train nothing")
+    parser.add_argument("--from-json", metavar="PATH",
+                        help="redraw tables and figures of an earlier run; train nothing")
     args = parser.parse_args(argv)
     args.airbnb = args.airbnb or os.path.join(args.root, "airbnb_boston", "listings.csv.gz")
     settings = settings_for(args)
@@ -530,10 +539,13 @@ def main(argv=None):
     if args.plots:
         os.makedirs(args.plots, exist_ok=True)
         if "avdigits" in results:
-            print("wrote", plot_av_digits(results["avdigits"], results["avdigits"]["models"], os.path.join(args.plots, "results_av_digits.png")))
+            print("wrote", plot_av_digits(results["avdigits"], results["avdigits"]["models"],
+                                          os.path.join(args.plots, "results_av_digits.png")))
         if "robustness" in results:
-            print("wrote", plot_missing_modality(results["robustness"], os.path.join(args.plots, "results_missing_modality.png")))
-            print("wrote", plot_noise_curves(results["robustness"], os.path.join(args.plots, "results_noise_robustness.png")))
+            print("wrote", plot_missing_modality(results["robustness"],
+                                                 os.path.join(args.plots, "results_missing_modality.png")))
+            print("wrote", plot_noise_curves(results["robustness"],
+                                             os.path.join(args.plots, "results_noise_robustness.png")))
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w", encoding="utf-8") as f:

@@ -27,11 +27,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import mmfusion_tf as mmf  # noqa: E402
 from mmfusion_tf.config import StageConfig  # noqa: E402
 from mmfusion_tf.evaluation import evaluate, write_report  # noqa: E402
-from mmfusion_tf.evaluation.predictions import as_arrays, predict  # noqa: E402
+from mmfusion_tf.models.predictions import as_arrays, predict  # noqa: E402
 from mmfusion_tf.hub import import_bert  # noqa: E402
 from mmfusion_tf.hub_mirror import folder_size  # noqa: E402
 from mmfusion_tf.training.precision import cpu_flags  # noqa: E402
-from results import AIRBNB_CATEGORICAL, AIRBNB_NUMERIC, DEFAULT, airbnb_splits, experiment, mean_std, train  # noqa: E402
+from results import (  # noqa: E402
+    AIRBNB_CATEGORICAL, AIRBNB_NUMERIC, DEFAULT, airbnb_splits, experiment, mean_std, train,
+)
 
 AIRBNB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data",
                       "airbnb_boston", "listings.csv.gz")
@@ -94,7 +96,8 @@ def main(argv=None):
             for length in args.lengths:
                 outcome = run(hub, splits, length, seed, args.epochs, os.path.join(work, f"run_{length}_{seed}"))
                 runs[length].append(outcome)
-                print(f"  {length:>4} tokens, seed {seed}: R² {outcome['r2']:.4f}, {outcome['ms_per_step']:.0f} ms/step, "
+                print(f"  {length:>4} tokens, seed {seed}: R² {outcome['r2']:.4f}, "
+                      f"{outcome['ms_per_step']:.0f} ms/step, "
                       f"run folder {outcome['run_folder_mb']:.0f} MB; report / one prediction pass: "
                       + ", ".join(f"{k} {v:.2f}x" for k, v in outcome["report_over_prediction_pass"].items()),
                       flush=True)

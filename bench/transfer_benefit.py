@@ -129,7 +129,8 @@ def run_one(kind, splits, pair, seed, epochs, lr, batch_size):
               "seconds": time.perf_counter() - start}
 
     keras.utils.set_random_seed(seed)
-    tuned_encoder = TextEncoder(pair["encoder"], preprocessor=pair["preprocessor"], output_key="default", trainable=True)
+    tuned_encoder = TextEncoder(pair["encoder"], preprocessor=pair["preprocessor"], output_key="default",
+                                trainable=True)
     tuned_head = head(outputs, seed)
     text = keras.Input((), dtype="string", name="text")
     model = keras.Model(text, tuned_head(tuned_encoder(text)))
@@ -203,7 +204,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     settings = {
-        "airbnb": {"sizes (train/val/test)": "/".join(map(str, args.airbnb_sizes)), "seq_length": args.airbnb_seq_length,
+        "airbnb": {"sizes (train/val/test)": "/".join(map(str, args.airbnb_sizes)),
+                   "seq_length": args.airbnb_seq_length,
                    "fine-tuning epochs": args.airbnb_epochs, "target": "log(1+price)"},
         "demo": {"sizes (train/val/test)": "/".join(map(str, args.demo_sizes)), "seq_length": 16,
                  "fine-tuning epochs": args.demo_epochs, "target": "topic (4 classes)"},
@@ -222,7 +224,9 @@ def main(argv=None):
                 for init in INITS:
                     pair = dict(pretrained)
                     if init == "scratch":
-                        pair["encoder"] = scratch_encoder(checkpoint, seed, os.path.join(work, f"{task}_scratch_{seed}"))
+                        pair["encoder"] = scratch_encoder(
+                            checkpoint, seed, os.path.join(work, f"{task}_scratch_{seed}")
+                        )
                     frozen, tuned = run_one(kind, splits, pair, seed, settings[task]["fine-tuning epochs"], 1e-4, 64)
                     runs.setdefault((task, init, "frozen"), []).append(frozen)
                     runs.setdefault((task, init, "fine-tuned"), []).append(tuned)

@@ -33,12 +33,11 @@ _NAMES = {
 _ON_FIRST_USE = ("evaluation", "export", "hub", "serving", "training", "tuning")
 
 # Every module that defines a Keras-serializable class: `keras.models.load_model` needs them
-# registered (tests/test_console.py fails when a new one is missing here).
+# registered (tests/test_console.py fails when a new one is missing here). The fusion layers'
+# modules come from their registry, `fusion.available()`.
 _KERAS_MODULES = (
     "backbones.audio", "backbones.hub_encoder", "backbones.image", "backbones.local_backbones",
-    "backbones.tabular", "backbones.text", "fusion.attention", "fusion.concat",
-    "fusion.gated", "fusion.late", "fusion.low_rank", "fusion.modality_dropout",
-    "fusion.tensor", "fusion.transformer", "fusion.weighted_sum", "hub.bert_encoder",
+    "backbones.tabular", "backbones.text", "fusion.modality_dropout", "hub.bert_encoder",
     "hub.efficientnet_lite", "models.builder", "models.decision_blend", "models.fusion_model",
     "models.heads", "models.modality_heads", "models.contrastive", "models.losses",
     "tuning.metrics",
@@ -61,6 +60,9 @@ def import_all():
             globals()[name] = __getattr__(name)
     for module in _KERAS_MODULES:
         importlib.import_module(f"{__name__}.{module}")
+    fusion = importlib.import_module(f"{__name__}.fusion")
+    for method in fusion.available():
+        fusion.get(method)
 
 
 def _started_as_cli():

@@ -70,17 +70,16 @@ def _train(args):
     if args.no_evaluate:
         return 0
     print(f"evaluating on the {'test' if trainer.test_ds is not None else 'validation'} split:")
-    report = trainer.evaluate(**_report_options(args))
-    print(f"evaluation: {_summary_lines(report)}")
-    print(f"report: {os.path.join(output_dir, 'report.json')}; plots: {', '.join(sorted(report.get('plots', {}).values()))}")
-    if args.report:
-        _write_json(args.report, report)
-    return 0
+    from mmfusion_tf.evaluation import write_run_report
+
+    report = write_run_report(trainer, **_report_options(args))
+    return _print_report(report, output_dir, args)
 
 
 def _train_compared(experiment, output_dir, args):
-    """`mmfusion train --compare` / `fusion: {method: auto}`: baselines and fusion candidates, the kept one evaluated."""
-    from mmfusion_tf.training.compare import compare_fusion
+    """`mmfusion train --compare` / `fusion: {method: auto}`: baselines and fusion candidates, the kept one
+    evaluated."""
+    from mmfusion_tf.evaluation.compare import compare_fusion
 
     result = compare_fusion(experiment, output_dir, verbose=args.verbose)
     print(f"comparison: {os.path.join(output_dir, 'comparison.json')}, {result['plot']}")
@@ -88,7 +87,9 @@ def _train_compared(experiment, output_dir, args):
     if args.no_evaluate:
         return 0
     trainer = result["trainer"]
-    report = trainer.evaluate(output_dir=output_dir, **_report_options(args))
+    from mmfusion_tf.evaluation import write_run_report
+
+    report = write_run_report(trainer, output_dir=output_dir, **_report_options(args))
     print(f"evaluation of {result['kept']} on the {'test' if trainer.test_ds is not None else 'validation'} split: "
           f"{_summary_lines(report)}")
     if args.report:
@@ -97,20 +98,22 @@ def _train_compared(experiment, output_dir, args):
 
 
 def _evaluate(args):
+    import dataclasses
     import json
 
     from mmfusion_tf._keras import keras
     from mmfusion_tf.config import ExperimentConfig
     from mmfusion_tf.evaluation import write_report
-    from mmfusion_tf.training.experiment_data import dataset_options, experiment_sources
-    from mmfusion_tf.training.trainer import stage_histories
+    from mmfusion_tf.training.experiment_data import experiment_sources
+    from mmfusion_tf.training.history import stage_histories
     from mmfusion_tf.data import make_dataset
 
     config_path = os.path.join(args.run_dir, "experiment.yaml")
     model_path = args.model or os.path.join(args.run_dir, "model.keras")
     for path, what in ((config_path, "experiment.yaml"), (model_path, "model")):
         if not os.path.exists(path):
-            raise SystemExit(f"mmfusion evaluate: {what} not found: {path} (is {args.run_dir} a run folder of `mmfusion train`?)")
+            raise SystemExit(f"mmfusion evaluate: {what} not found: {path} "
+                             f"(is {args.run_dir} a run folder of `mmfusion train`?)")
     experiment = ExperimentConfig.from_yaml(config_path)
     model = keras.models.load_model(model_path)
     if args.data:
@@ -120,7 +123,8 @@ def _evaluate(args):
         source = sources["test"] if sources["test"] is not None else sources["validation"]
         if source is None:
             raise SystemExit("mmfusion evaluate: the experiment has no test or validation split; pass --data MANIFEST")
-    data = make_dataset(source, experiment.model, **dataset_options(experiment))
+    data_config = dataclasses.replace(experiment.data, cache="auto")  # not the training run's cache files
+    data = make_dataset(source, experiment.model, data_config, seed=experiment.training.seed)
     history = None
     state_path = os.path.join(args.run_dir, "state.json")
     if os.path.exists(state_path):
@@ -129,8 +133,14 @@ def _evaluate(args):
     output_dir = args.output_dir or args.run_dir
     report = write_report(output_dir, model, data, experiment.model, history=history, seed=experiment.training.seed,
                           **_report_options(args))
+    return _print_report(report, output_dir, args)
+
+
+def _print_report(report, output_dir, args):
+    """Prints the report's metrics and files; writes `--report` when given. Returns the exit status."""
+    plots = ", ".join(sorted(report.get("plots", {}).values()))
     print(f"evaluation: {_summary_lines(report)}")
-    print(f"report: {os.path.join(output_dir, 'report.json')}; plots: {', '.join(sorted(report.get('plots', {}).values()))}")
+    print(f"report: {os.path.join(output_dir, 'report.json')}; plots: {plots}")
     if args.report:
         _write_json(args.report, report)
     return 0
@@ -190,7 +200,8 @@ def build_parser():
         "{output}-00000-of-N.tfrecord shards of tf.train.Example, with each file's encoded bytes inline.",
     )
     to_tfrecord.add_argument("source", help="manifest (.csv, .tsv, .jsonl); file paths relative to it")
-    to_tfrecord.add_argument("--config", required=True, help="model config or experiment YAML (names the inputs to store)")
+    to_tfrecord.add_argument("--config", required=True,
+                             help="model config or experiment YAML (names the inputs to store)")
     to_tfrecord.add_argument("--output", required=True, help="output path prefix of the shards")
     to_tfrecord.add_argument("--shards", type=int, default=1)
     to_tfrecord.add_argument("--label", default="label", help="label column")

@@ -51,7 +51,9 @@ def _from_dict(cls, data, where):
 class _Modality:
     def validate(self, where):
         if not self.name or not str(self.name).isidentifier():
-            raise ValueError(f"{where}.name must be an identifier (it names the model input). Received: name={self.name!r}")
+            raise ValueError(
+                f"{where}.name must be an identifier (it names the model input). Received: name={self.name!r}"
+            )
 
 
 @dataclass
@@ -181,12 +183,13 @@ def modality_from_dict(data, where="modality"):
 class FusionConfig:
     """Fusion method and its arguments.
 
-    `method` is a name of `mmfusion_tf.fusion.get` ("weighted_sum", "concat",
-    "attention", "gated", "tensor", "low_rank", "transformer", "late"), or
-    "auto": `compare_fusion` (what `mmfusion train` runs for it) trains each
-    modality alone and a short list of methods, and keeps a fused model
-    only when it validates at least as well as the best single modality;
-    `options` are passed to the layer (e.g. `{"weights": [0.5, 0.3, 0.2],
+    `method` is a name of `mmfusion_tf.fusion.available()` ("weighted_sum",
+    "concat", "attention", "gated", "tensor", "low_rank", "transformer",
+    "late"), or "auto": `compare_fusion` (what `mmfusion train` runs for it)
+    trains each modality alone and a short list of methods, and keeps a fused
+    model only when it validates at least as well as the best single
+    modality; `options` are passed to the layer, which declares the ones it
+    takes (`fusion.spec(method).options`, e.g. `{"weights": [0.5, 0.3, 0.2],
     "mode": "fixed"}`, `{"rank": 4}`, `{"num_heads": 4}`).
     `modality_dropout` (default 0.3) drops each modality of a training
     example with that probability (never all of them; models with one
@@ -201,30 +204,21 @@ class FusionConfig:
     modality_dropout: float = 0.3
 
     def validate(self, where="fusion"):
+        # Imported here: the layers bring TensorFlow, which `mmfusion --help` does without.
         from mmfusion_tf import fusion
 
         if self.method == "auto":
             if self.options:
                 raise ValueError(f"{where}.options must be empty with method 'auto'. Received: {self.options}")
-            layer_cls = fusion.get("concat")
         else:
-            try:
-                layer_cls = fusion.get(self.method)
-            except ValueError as error:
-                raise ValueError(
-                    f"{where}.method={self.method!r} is not allowed. Allowed values: {fusion.available() + ['auto']}"
-                ) from error
+            fusion.spec(self.method, f"{where}.method", also=["auto"])  # an unknown method lists the allowed ones
+            fusion.check_options(self.method, self.options, f"{where}.options")
         if int(self.projection_dim) <= 0:
             raise ValueError(f"{where}.projection_dim must be positive. Received: projection_dim={self.projection_dim}")
         if not 0.0 <= float(self.modality_dropout) < 1.0:
-            raise ValueError(f"{where}.modality_dropout must be in [0, 1). Received: modality_dropout={self.modality_dropout}")
-        import inspect
-
-        params = inspect.signature(layer_cls.__init__).parameters
-        allowed = sorted(p for p in params if p not in ("self", "kwargs", "projection_dim", "num_outputs", "activation"))
-        unknown = sorted(set(self.options) - set(allowed))
-        if unknown:
-            raise ValueError(f"Unknown key(s) {unknown} in {where}.options for method {self.method!r}. Allowed keys: {allowed}")
+            raise ValueError(
+                f"{where}.modality_dropout must be in [0, 1). Received: modality_dropout={self.modality_dropout}"
+            )
 
 
 @dataclass
@@ -278,7 +272,9 @@ class HeadConfig:
                     f"{where}.labels has {len(self.labels)} names but num_classes={self.num_classes}."
                 )
             if self.num_outputs < 2:
-                raise ValueError(f"{where} needs at least 2 classes for task={self.task!r}. Received: {self.num_outputs}")
+                raise ValueError(
+                    f"{where} needs at least 2 classes for task={self.task!r}. Received: {self.num_outputs}"
+                )
         if self.task == "binary" and self.labels and len(self.labels) != 2:
             raise ValueError(f"{where}.labels must have 2 names for task='binary'. Received: {self.labels}")
         if not 0.0 <= float(self.dropout) < 1.0:
@@ -287,7 +283,9 @@ class HeadConfig:
             if self.task != "regression":
                 raise ValueError(f"{where}.target_stats applies to task='regression'. Received: task={self.task!r}")
             if len(self.target_stats) != 2 or not float(self.target_stats[1]) > 0:
-                raise ValueError(f"{where}.target_stats must be [mean, std] with std > 0. Received: {self.target_stats}")
+                raise ValueError(
+                    f"{where}.target_stats must be [mean, std] with std > 0. Received: {self.target_stats}"
+                )
 
     @property
     def target_scale(self):
@@ -427,7 +425,9 @@ class DataConfig:
 
     def validate(self, where="data"):
         if len(self.split) != 3 or any(float(f) < 0 for f in self.split) or abs(sum(self.split) - 1.0) > 1e-6:
-            raise ValueError(f"{where}.split must be 3 non-negative fractions summing to 1. Received: split={self.split}")
+            raise ValueError(
+                f"{where}.split must be 3 non-negative fractions summing to 1. Received: split={self.split}"
+            )
         if int(self.batch_size) <= 0:
             raise ValueError(f"{where}.batch_size must be positive. Received: batch_size={self.batch_size}")
         _check_choice(self.on_error, ("raise", "skip"), f"{where}.on_error")
@@ -461,7 +461,8 @@ class StageConfig:
             _check_choice(self.backbones, ("frozen", "all"), f"{where}.backbones")
         elif not 0.0 < float(self.backbones) <= 1.0:
             raise ValueError(
-                f"{where}.backbones must be 'frozen', 'all' or a fraction in (0, 1]. Received: backbones={self.backbones}"
+                f"{where}.backbones must be 'frozen', 'all' or a fraction in (0, 1]. "
+                f"Received: backbones={self.backbones}"
             )
         _check_choice(self.lr_schedule, LR_SCHEDULES, f"{where}.lr_schedule")
 
@@ -561,15 +562,21 @@ class TrainingConfig:
         _check_choice(self.precision, PRECISIONS, f"{where}.precision")
         _check_choice(self.strategy, STRATEGIES, f"{where}.strategy")
         if self.tpu is not None and self.strategy != "tpu":
-            raise ValueError(f"{where}.tpu={self.tpu!r} is only used with strategy 'tpu'. Received: strategy={self.strategy!r}")
+            raise ValueError(
+                f"{where}.tpu={self.tpu!r} is only used with strategy 'tpu'. Received: strategy={self.strategy!r}"
+            )
         _check_choice(self.class_weights, (None, "balanced"), f"{where}.class_weights")
         if float(self.l2_sp) < 0:
             raise ValueError(f"{where}.l2_sp must be >= 0. Received: l2_sp={self.l2_sp}")
         if not 0.0 <= float(self.label_smoothing) < 1.0:
-            raise ValueError(f"{where}.label_smoothing must be in [0, 1). Received: label_smoothing={self.label_smoothing}")
+            raise ValueError(
+                f"{where}.label_smoothing must be in [0, 1). Received: label_smoothing={self.label_smoothing}"
+            )
         _check_choice(self.balancing, BALANCING, f"{where}.balancing")
         if float(self.auxiliary_weight) < 0:
-            raise ValueError(f"{where}.auxiliary_weight must be >= 0. Received: auxiliary_weight={self.auxiliary_weight}")
+            raise ValueError(
+                f"{where}.auxiliary_weight must be >= 0. Received: auxiliary_weight={self.auxiliary_weight}"
+            )
         if int(self.early_stopping_patience) < 0:
             raise ValueError(f"{where}.early_stopping_patience must be >= 0. Received: {self.early_stopping_patience}")
         self.contrastive.validate(modality_names, f"{where}.contrastive")
@@ -661,12 +668,20 @@ class ExperimentConfig:
         _check_keys(cls, data, "experiment config")
         data = dict(data)
         if "base_dir" in data:
-            raise ValueError("Unknown key(s) ['base_dir'] in experiment config. Allowed keys: ['model', 'data', 'training']")
+            raise ValueError(
+                "Unknown key(s) ['base_dir'] in experiment config. Allowed keys: ['model', 'data', 'training']"
+            )
         model = data.get("model", {})
         return cls(
             model=model if isinstance(model, ModelConfig) else ModelConfig.from_dict(model),
-            data=_from_dict(DataConfig, data.get("data", {}), "data") if isinstance(data.get("data", {}), dict) else data["data"],
-            training=TrainingConfig.from_dict(data.get("training", {})) if isinstance(data.get("training", {}), dict) else data["training"],
+            data=(
+                _from_dict(DataConfig, data.get("data", {}), "data")
+                if isinstance(data.get("data", {}), dict) else data["data"]
+            ),
+            training=(
+                TrainingConfig.from_dict(data.get("training", {}))
+                if isinstance(data.get("training", {}), dict) else data["training"]
+            ),
             base_dir=base_dir,
         )
 

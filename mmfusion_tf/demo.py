@@ -25,7 +25,7 @@ from mmfusion_tf.config import (
 )
 from mmfusion_tf.datasets import demo
 from mmfusion_tf.datasets.demo_backbones import AUDIO_SECONDS, IMAGE_SIZE, SAMPLE_RATE, prepare_demo_backbones
-from mmfusion_tf.evaluation import evaluate
+from mmfusion_tf.evaluation import evaluate, write_run_report
 from mmfusion_tf.training.trainer import Trainer
 
 MODALITIES = ("image", "audio", "text")
@@ -142,7 +142,9 @@ def run_demo(output_dir="mmfusion_demo", report_path=None, fusion="weighted_sum"
     """
     if quick:
         # Shorter target-task training only; the backbones are pretrained as usual (and cached).
-        num_examples, frozen_epochs, fine_tune_epochs = min(num_examples, 1600), min(frozen_epochs, 6), min(fine_tune_epochs, 1)
+        num_examples, frozen_epochs, fine_tune_epochs = (
+            min(num_examples, 1600), min(frozen_epochs, 6), min(fine_tune_epochs, 1)
+        )
     say = print if verbose else (lambda *a, **k: None)
     started = time.time()
     os.makedirs(output_dir, exist_ok=True)
@@ -154,7 +156,9 @@ def run_demo(output_dir="mmfusion_demo", report_path=None, fusion="weighted_sum"
             f"(val acc {card['source_task_val_accuracy']:.2f})")
 
     say(f"[2/5] Generating the demo dataset ({num_examples} examples: image + audio + text, 8 classes) ...")
-    data = demo.make_demo_data(num_examples, seed=seed, image_size=IMAGE_SIZE, sample_rate=SAMPLE_RATE, audio_seconds=AUDIO_SECONDS)
+    data = demo.make_demo_data(
+        num_examples, seed=seed, image_size=IMAGE_SIZE, sample_rate=SAMPLE_RATE, audio_seconds=AUDIO_SECONDS
+    )
     splits = demo.split_demo_data(data, seed=seed)
     say(f"      train/val/test = {[len(s['label']) for s in splits]}")
 
@@ -163,28 +167,32 @@ def run_demo(output_dir="mmfusion_demo", report_path=None, fusion="weighted_sum"
         "task": "demo: label = one bit each from image shape, audio pitch, text topic; 8 classes, chance 0.125",
         "unimodal": {},
         "backbones": handles["cards"],
-        "settings": {"num_examples": num_examples, "frozen_epochs": frozen_epochs, "fine_tune_epochs": fine_tune_epochs, "seed": seed},
+        "settings": {"num_examples": num_examples, "frozen_epochs": frozen_epochs,
+                     "fine_tune_epochs": fine_tune_epochs, "seed": seed},
     }
     say("[3/5] Training each modality alone (frozen backbone, then fine-tuning) ...")
     for name in MODALITIES:
         t0 = time.time()
         single = demo_config(handles, (name,))
-        trainer = train(single, splits, frozen_epochs, fine_tune_epochs, os.path.join(output_dir, "runs", f"{name}_only"),
-                        seed=seed, verbose=keras_verbose)
+        trainer = train(single, splits, frozen_epochs, fine_tune_epochs,
+                        os.path.join(output_dir, "runs", f"{name}_only"), seed=seed, verbose=keras_verbose)
         metrics = evaluate(trainer.model, trainer.test_ds, single)["probabilities"]
-        report["unimodal"][name] = {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "train_seconds": round(time.time() - t0, 1)}
-        say(f"      {name:<6} accuracy {metrics['accuracy']:.3f}  macro-F1 {metrics['macro_f1']:.3f}  ({time.time() - t0:.0f} s)")
+        report["unimodal"][name] = {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+                                    "train_seconds": round(time.time() - t0, 1)}
+        say(f"      {name:<6} accuracy {metrics['accuracy']:.3f}  macro-F1 {metrics['macro_f1']:.3f}  "
+            f"({time.time() - t0:.0f} s)")
 
     say(f"[4/5] Training the fused model ({fusion}) ...")
     t0 = time.time()
     config = demo_config(handles, MODALITIES, fusion=fusion)
     run_dir = os.path.join(output_dir, "runs", "fused")
-    trainer = train(config, splits, frozen_epochs, fine_tune_epochs, run_dir, seed=seed, verbose=keras_verbose, tensorboard=True)
+    trainer = train(config, splits, frozen_epochs, fine_tune_epochs, run_dir, seed=seed, verbose=keras_verbose,
+                    tensorboard=True)
     model = trainer.model
     train_seconds = round(time.time() - t0, 1)
     say("      evaluating the fused model: modality contributions, robustness curve, plots ...")
     evaluation_dir = os.path.join(output_dir, "evaluation")
-    evaluation = trainer.evaluate(output_dir=evaluation_dir)
+    evaluation = write_run_report(trainer, output_dir=evaluation_dir)
     metrics = evaluation["metrics"]["probabilities"]
     contributions = evaluation["contributions"]
     report["fused"] = {
@@ -208,7 +216,8 @@ def run_demo(output_dir="mmfusion_demo", report_path=None, fusion="weighted_sum"
     report["export"], report["serving"] = export_and_serve(model, config, splits[2], output_dir)
     say(f"      exported {report['export']['path']} (version {report['export']['version']}); "
         + (f"gRPC answer in {report['serving']['latency_ms']:.1f} ms, top label {report['serving']['label']!r} "
-           f"(expected {report['serving']['expected']!r})" if report["serving"]["ok"] else f"serving FAILED: {report['serving']['error']}"))
+           f"(expected {report['serving']['expected']!r})" if report["serving"]["ok"]
+           else f"serving FAILED: {report['serving']['error']}"))
     report["total_seconds"] = round(time.time() - started, 1)
 
     for path in {os.path.join(output_dir, "report.json"), report_path} - {None}:

@@ -37,7 +37,9 @@ def write_image_module(path):
 
 def write_bert_modules(root):
     keras.utils.set_random_seed(2)
-    preprocessor = export_wordpiece_preprocessor(VOCAB, os.path.join(root, "preprocessor"), seq_length=SEQ_LENGTH, overwrite=True)
+    preprocessor = export_wordpiece_preprocessor(
+        VOCAB, os.path.join(root, "preprocessor"), seq_length=SEQ_LENGTH, overwrite=True
+    )
     encoder = small_bert_encoder(len(VOCAB), SEQ_LENGTH, hidden_dim=TEXT_DIM, num_layers=1, num_heads=2)
     encoder_path = export_keras_as_hub_module(encoder, os.path.join(root, "encoder"), overwrite=True)
     return preprocessor, encoder_path
@@ -100,6 +102,7 @@ def write_signature_only_module(path):
     """A TF1-style SavedModel: a named signature and no `__call__`."""
     module = tf.Module()
     module.scale = tf.Variable(2.0)
-    module.double = tf.function(lambda x: {"y": x * module.scale}, input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
+    module.double = tf.function(lambda x: {"y": x * module.scale},
+                                input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
     tf.saved_model.save(module, path, signatures={"serving_default": module.double})
     return path

@@ -34,7 +34,9 @@ def test_yaml_file_round_trip(tmp_path):
 
 
 def test_input_names_cover_columns_and_presence_masks():
-    assert _config().input_names() == ["photo", "review", "call", "beds", "city", "photo_present", "review_present", "call_present", "table_present"]
+    assert _config().input_names() == [
+        "photo", "review", "call", "beds", "city", "photo_present", "review_present", "call_present", "table_present",
+    ]
 
 
 def test_presets_fill_unset_fields_and_explicit_values_win():
@@ -50,10 +52,18 @@ def test_presets_fill_unset_fields_and_explicit_values_win():
     "mutate, message",
     [
         (lambda d: d.update(epochs=3), r"Unknown key\(s\) \['epochs'\] in model config. Allowed keys: \['modalities'"),
-        (lambda d: d["fusion"].update(method="magic"), r"fusion.method='magic' is not allowed. Allowed values: \['weighted_sum'"),
-        (lambda d: d["fusion"]["options"].update(heads=2), r"Unknown key\(s\) \['heads'\] in fusion.options for method 'low_rank'.*rank"),
-        (lambda d: d["head"].update(task="ranking"), r"head.task='ranking'.*\['binary', 'multiclass', 'multilabel', 'regression'\]"),
-        (lambda d: d["modalities"][0].update(kind="video"), r"modalities\[0\].kind='video'.*\['image', 'text', 'audio', 'tabular'\]"),
+        (lambda d: d["fusion"].update(method="magic"),
+         r"Unknown fusion method 'magic' in fusion.method. Allowed values: \['weighted_sum'.*'late', 'auto'\]"),
+        # The builder sets `return_logits` of a decision-level layer: not an option a config may set.
+        (lambda d: d["fusion"].update(method="late", options={"return_logits": True}),
+         r"Unknown key\(s\) \['return_logits'\] in fusion.options for method 'late'. "
+         r"Allowed keys: \['dropout', 'hidden_units', 'mode', 'weights'\]"),
+        (lambda d: d["fusion"]["options"].update(heads=2),
+         r"Unknown key\(s\) \['heads'\] in fusion.options for method 'low_rank'.*rank"),
+        (lambda d: d["head"].update(task="ranking"),
+         r"head.task='ranking'.*\['binary', 'multiclass', 'multilabel', 'regression'\]"),
+        (lambda d: d["modalities"][0].update(kind="video"),
+         r"modalities\[0\].kind='video'.*\['image', 'text', 'audio', 'tabular'\]"),
         (lambda d: d["modalities"][1].update(tokenizer="x"), r"Unknown key\(s\) \['tokenizer'\] in modalities\[1\]"),
         (lambda d: d["modalities"][1].update(name="photo"), r"unique.*photo"),
         (lambda d: d["head"].update(num_classes=5), r"3 names but num_classes=5"),

@@ -45,8 +45,8 @@ class AudioEncoder(keras.layers.Layer):
     """
 
     def __init__(
-        self, handle, sample_rate=_DEFAULTS["sample_rate"], pooling="mean", batched=_DEFAULTS["batched"], output_key=None,
-        trainable=False, **kwargs,
+        self, handle, sample_rate=_DEFAULTS["sample_rate"], pooling="mean", batched=_DEFAULTS["batched"],
+        output_key=None, trainable=False, **kwargs,
     ):
         # autocast=False: inputs stay float32 up to the float32 hub backbone.
         super().__init__(trainable=trainable, autocast=False, **kwargs)

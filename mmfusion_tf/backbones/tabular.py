@@ -41,14 +41,21 @@ class TabularEncoder(keras.layers.Layer):
     TensorShape([1, 10])
     """
 
-    def __init__(self, numeric_features=(), categorical_features=None, numeric_stats=None, embedding_dim=8, missing_indicators=True, **kwargs):
+    def __init__(
+        self, numeric_features=(), categorical_features=None, numeric_stats=None, embedding_dim=8,
+        missing_indicators=True, **kwargs,
+    ):
         # Raw column values must reach `call` unrounded: Keras would otherwise cast
         # them to a float16/bfloat16 compute dtype first (1e5 -> inf in float16).
         super().__init__(autocast=False, **kwargs)
         self.numeric_features = list(numeric_features)
-        self.categorical_features = {k: (list(v) if v is not None else None) for k, v in (categorical_features or {}).items()}
+        self.categorical_features = {
+            k: (list(v) if v is not None else None) for k, v in (categorical_features or {}).items()
+        }
         if not self.numeric_features and not self.categorical_features:
-            raise ValueError("TabularEncoder needs at least one column in `numeric_features` or `categorical_features`.")
+            raise ValueError(
+                "TabularEncoder needs at least one column in `numeric_features` or `categorical_features`."
+            )
         overlap = set(self.numeric_features) & set(self.categorical_features)
         if overlap:
             raise ValueError(f"Columns cannot be both numeric and categorical: {sorted(overlap)}")
@@ -100,7 +107,9 @@ class TabularEncoder(keras.layers.Layer):
     def call(self, columns):
         missing = [c for c in self.columns if c not in columns]
         if missing:
-            raise KeyError(f"TabularEncoder {self.name!r}: input columns {missing} missing. Received: {sorted(columns)}")
+            raise KeyError(
+                f"TabularEncoder {self.name!r}: input columns {missing} missing. Received: {sorted(columns)}"
+            )
         parts = []
         for name in self.numeric_features:
             mean, variance = self.numeric_stats[name]

@@ -4,7 +4,10 @@
 `wave`, no `py_function`), so it runs inside tf.data's parallel map and in a
 SavedModel. It accepts what `tf.audio.decode_wav` rejects: 8/24/32-bit PCM,
 32/64-bit IEEE float, WAVE_FORMAT_EXTENSIBLE, chunks in any order and
-streaming headers with an unknown data size.
+streaming headers with an unknown data size. It follows the container rules
+of `wav.py` (the Python header parser the data pipeline's header scan uses)
+and raises its messages for the same broken rules; `decode_pcm16_batch`
+reads a batch of 16-bit PCM files at the offsets that parser found.
 """
 
 import numbers
@@ -14,28 +17,22 @@ import numpy as np
 import tensorflow as tf
 
 from mmfusion_tf._validation import check_int
+from mmfusion_tf.data import wav
 
-# === WAV container constants ===
+# === WAV container constants (the rules are `wav.py`'s) ===
 
 _FOURCC_RIFF = 0x46464952  # b"RIFF" read as a little-endian uint32
 _FOURCC_WAVE = 0x45564157  # b"WAVE"
 _FOURCC_FMT = 0x20746D66  # b"fmt "
 _FOURCC_DATA = 0x61746164  # b"data"
-_FORMAT_PCM = 1
-_FORMAT_IEEE_FLOAT = 3
-_FORMAT_EXTENSIBLE = 0xFFFE
-_UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # data sizes written by streaming writers
-_FMT_BYTES = 40  # size of the WAVE_FORMAT_EXTENSIBLE `fmt ` body
+_FORMAT_PCM = wav.FORMAT_PCM
+_FORMAT_IEEE_FLOAT = wav.FORMAT_IEEE_FLOAT
+_FORMAT_EXTENSIBLE = wav.FORMAT_EXTENSIBLE
+_UNKNOWN_SIZES = wav.UNKNOWN_SIZES
+_FMT_BYTES = wav.FMT_BYTES
 # (format tag, bits per sample) pairs, in the order of `_SAMPLE_DECODERS`.
-_ENCODINGS = (
-    (_FORMAT_PCM, 8),
-    (_FORMAT_PCM, 16),
-    (_FORMAT_PCM, 24),
-    (_FORMAT_PCM, 32),
-    (_FORMAT_IEEE_FLOAT, 32),
-    (_FORMAT_IEEE_FLOAT, 64),
-)
-_SUPPORTED = "PCM 8/16/24/32-bit, IEEE float 32/64-bit"
+_ENCODINGS = wav.ENCODINGS
+_SUPPORTED = wav.SUPPORTED
 
 
 def _pcm8(raw):
@@ -71,7 +68,8 @@ _SAMPLE_DECODERS = (_pcm8, _pcm16, _pcm24, _pcm32, _float32, _float64)
 
 def _read_words(contents, pos, num_words):
     """`num_words` little-endian uint16 words of `contents` from `pos` (int64), zero past the end."""
-    pos = tf.minimum(tf.cast(pos, tf.int64), tf.cast(tf.strings.length(contents), tf.int64))  # substr fails past the end
+    # substr fails past the end
+    pos = tf.minimum(tf.cast(pos, tf.int64), tf.cast(tf.strings.length(contents), tf.int64))
     padded = tf.strings.join([tf.strings.substr(contents, pos, 2 * num_words), b"\x00" * (2 * num_words)])
     words = tf.io.decode_raw(tf.strings.substr(padded, 0, 2 * num_words), tf.uint16)
     return tf.cast(words, tf.int64)
@@ -80,6 +78,15 @@ def _read_words(contents, pos, num_words):
 def _uint32(words, index):
     """The little-endian uint32 made of `words[index]` and `words[index + 1]`."""
     return words[index] + words[index + 1] * 65536
+
+
+def _message(rule, *values):
+    """`wav.MESSAGES[rule]` with `values` (tensors) between its parts, as `Checks.check` takes a message."""
+    parts = wav.MESSAGES[rule]
+    message = [parts[0]]
+    for value, part in zip(values, parts[1:] + ("",) * len(values)):
+        message += [value, part] if part else [value]
+    return message
 
 
 class Checks:
@@ -319,48 +326,29 @@ def read_wav_header(contents, where=None):
         riff = _read_words(contents, 0, 6)
         checks.check(
             (size >= 12) & (_uint32(riff, 0) == _FOURCC_RIFF) & (_uint32(riff, 4) == _FOURCC_WAVE),
-            "Not a WAV file: expected a RIFF/WAVE header. First 12 bytes (hex):",
-            quote_bytes(contents, 12),
+            *_message("not_riff", quote_bytes(contents, 12)),
         )
         with checks.after():
             fmt_pos, fmt_size, data_pos, data_size = _walk_chunks(contents, size)
-        checks.check(fmt_pos >= 0, "Not a valid WAV file: no `fmt ` chunk (truncated or corrupt header).")
-        checks.check(data_pos >= 0, "Not a valid WAV file: no `data` chunk (truncated or corrupt header).")
+        checks.check(fmt_pos >= 0, *_message("no_fmt"))
+        checks.check(data_pos >= 0, *_message("no_data"))
         checks.check(
-            (fmt_size >= 16) & (fmt_pos + 16 <= size),
-            "WAV `fmt ` chunk too short or truncated: chunk size",
-            fmt_size,
-            "bytes, bytes left in file",
-            size - fmt_pos,
+            (fmt_size >= wav.MIN_FMT_BYTES) & (fmt_pos + wav.MIN_FMT_BYTES <= size),
+            *_message("fmt_too_short", fmt_size, size - fmt_pos),
         )
         with checks.after():
             fmt = _read_words(contents, tf.maximum(fmt_pos, 0), _FMT_BYTES // 2)
         format_tag, num_channels, sample_rate, bits = fmt[0], fmt[1], _uint32(fmt, 2), fmt[7]
         # WAVE_FORMAT_EXTENSIBLE: the sub-format GUID starts with the format tag.
         audio_format = tf.where(format_tag == _FORMAT_EXTENSIBLE, fmt[12], format_tag)
-        checks.check(num_channels > 0, "WAV file has zero channels. Received: channels=", num_channels)
-        checks.check(sample_rate > 0, "WAV file has a zero sample rate. Received: sample_rate=", sample_rate)
+        checks.check(num_channels > 0, *_message("zero_channels", num_channels))
+        checks.check(sample_rate > 0, *_message("zero_rate", sample_rate))
         encoding = audio_format * 1000 + bits
         matches = tf.equal(tf.constant([tag * 1000 + b for tag, b in _ENCODINGS], tf.int64), encoding)
-        checks.check(
-            tf.reduce_any(matches),
-            f"Unsupported WAV encoding (supported: {_SUPPORTED}). Received: format tag",
-            format_tag,
-            "audio format",
-            audio_format,
-            "bits per sample",
-            bits,
-        )
+        checks.check(tf.reduce_any(matches), *_message("unsupported", format_tag, audio_format, bits))
         bytes_left = size - data_pos
         unknown_size = (data_size == _UNKNOWN_SIZES[0]) | (data_size == _UNKNOWN_SIZES[1])
-        checks.check(
-            unknown_size | (data_size <= bytes_left),
-            "WAV file is truncated: the `data` chunk header says",
-            data_size,
-            "bytes, but only",
-            bytes_left,
-            "bytes follow it.",
-        )
+        checks.check(unknown_size | (data_size <= bytes_left), *_message("truncated", data_size, bytes_left))
         data_bytes = tf.where(unknown_size, bytes_left, data_size)
         frame_bytes = tf.maximum(num_channels * (bits // 8), 1)  # only used when valid; keeps the op safe
         encoding_index = tf.cast(tf.argmax(tf.cast(matches, tf.int32)), tf.int32)
@@ -411,6 +399,50 @@ def decode_wav(contents, where=None, check_header=None):
             waveform = tf.reduce_mean(frames, axis=1)
             waveform.set_shape([None])
             return waveform, tf.cast(header.sample_rate, tf.int32)
+
+
+def decode_pcm16_batch(contents, offsets, sizes, chunk_headers, num_frames, channels=1):
+    """A batch of 16-bit PCM WAV files -> mono float32 `[batch, num_frames]`, with no per-file parsing.
+
+    Where each file's samples are comes from its header, parsed once in
+    Python (`wav.read_header`): `offsets` and `sizes` (bytes) locate them and
+    `chunk_headers` are the 8 bytes before them (`wav.data_chunk_header`).
+    Samples are cut out of all files with vectorised string ops, cropped or
+    zero-padded to `num_frames` (as `fit_length`), and channels averaged
+    (as `decode_wav`). Empty `contents` (missing files) give zeros. A file
+    whose bytes no longer match its header (rewritten since it was parsed)
+    fails the whole batch with `InvalidArgumentError`.
+
+    Args:
+        contents: string `[batch]`, the files' bytes ("" for a missing file).
+        offsets, sizes: int64 `[batch]`, the data chunk's body in each file.
+        chunk_headers: string `[batch]`, the 8 bytes before each body.
+        num_frames: int, the output length.
+        channels: int, the channel count every file has.
+
+    Example:
+
+    >>> wav_file = tf.audio.encode_wav(tf.constant([[0.5], [-0.25]]), 8000)
+    >>> decode_pcm16_batch(tf.stack([wav_file, ""]), tf.constant([44, 0], tf.int64), tf.constant([4, 0], tf.int64),
+    ...                    tf.constant([b"data\\x04\\x00\\x00\\x00", b""]), num_frames=3).numpy().tolist()
+    [[0.5, -0.25, 0.0], [0.0, 0.0, 0.0]]
+    """
+    check_int("num_frames", num_frames, minimum=1, noun="int")
+    check_int("channels", channels, minimum=1, noun="int")
+    with tf.name_scope("decode_pcm16_batch"):
+        present = tf.strings.length(contents) > 0
+        length = tf.cast(tf.strings.length(contents), tf.int64)
+        header_at = tf.where(present, offsets - 8, 0)
+        eight = tf.fill(tf.shape(header_at), tf.constant(8, tf.int64))
+        intact = (tf.strings.substr(contents, header_at, eight) == chunk_headers) & (length >= offsets + sizes)
+        tf.debugging.Assert(tf.reduce_all(~present | intact), ["a WAV file changed since its header was read"])
+        frame_bytes = 2 * channels
+        kept = tf.where(present, tf.minimum(sizes // frame_bytes * frame_bytes, frame_bytes * num_frames), 0)
+        raw = tf.strings.substr(contents, tf.where(present, offsets, 0), kept)
+        samples = tf.cast(tf.io.decode_raw(raw, tf.int16, fixed_length=frame_bytes * num_frames), tf.float32) / 32768.0
+        if channels == 1:
+            return samples
+        return tf.reduce_mean(tf.reshape(samples, [-1, num_frames, channels]), axis=-1)
 
 
 def _check_waveform_rank(waveform):

@@ -52,12 +52,14 @@ def fields_for(config, columns=None, max_audio_seconds=DEFAULT_MAX_AUDIO_SECONDS
         if isinstance(m, ImageModality):
             v = m.resolved("image")
             size = tuple(m.input_shape[:2]) if None not in m.input_shape[:2] else tuple(v["image_size"])
-            fields.append(Field(m.name, "image", columns.get(m.name, m.name), m.name, image_size=size, channels=int(m.input_shape[2] or 3)))
+            column, channels = columns.get(m.name, m.name), int(m.input_shape[2] or 3)
+            fields.append(Field(m.name, "image", column, m.name, image_size=size, channels=channels))
         elif isinstance(m, AudioModality):
             v = m.resolved("audio")
             rate = int(v["sample_rate"])
             length = m.num_samples or int(round(rate * max_audio_seconds))
-            fields.append(Field(m.name, "audio", columns.get(m.name, m.name), m.name, sample_rate=rate, num_samples=length))
+            column = columns.get(m.name, m.name)
+            fields.append(Field(m.name, "audio", column, m.name, sample_rate=rate, num_samples=length))
         elif isinstance(m, TextModality):
             fields.append(Field(m.name, "text", columns.get(m.name, m.name), m.name))
         elif isinstance(m, TabularModality):

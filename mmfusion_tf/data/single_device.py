@@ -1,38 +1,65 @@
-"""`Dataset.map` and `Dataset.filter` whose functions a new iterator instantiates cheaply.
+"""Adapter: `Dataset.map` whose function a new iterator instantiates without Grappler.
 
-Every new iterator (every epoch of `fit`) instantiates the functions of its
-pipeline again. tf.data instantiates them on its multi-device path by
-default, which runs Grappler over each function every time: on AV-digits
-(2,400 examples, batches of 64) creating an iterator of `make_dataset`'s
-pipeline took ~127 ms, about 40 % of a pass that decodes every file.
-Functions carrying the `experimental_ints_on_device` attribute take the
-single-device path instead (TensorFlow's own `map_on_gpu` and
-`copy_to_device` set it); there the same iterator took ~12 ms, and passes
-gave the same values with less CPU per example (156 against 202 µs).
+The one place the data pipeline uses TensorFlow internals, and why. Every
+new iterator (every epoch of `fit`) instantiates the functions of its
+pipeline again. tf.data does that on its multi-device path by default,
+which runs Grappler over each function every time; functions carrying the
+`experimental_ints_on_device` attribute take the single-device path
+instead (TensorFlow's own `map_on_gpu` and `copy_to_device` set it), where
+only the classic graph optimiser runs. On the CPU, where tf.data functions
+run, the attribute changes nothing else: the values are the same. No public
+API sets it on a `Dataset.map` function; `single_device_map` builds the
+same dataset op as `Dataset.map` with the attribute set
+(`StructuredFunctionWrapper`, the generated dataset ops). What that saves,
+and what it changes in `fit`, `bench/input_pipeline.py` measures side by
+side (with `plain_maps()`); docs/benchmarks.md has the figures.
 
-tf.data functions run on the host's CPU, where the attribute changes
-nothing else. The functions here build the same dataset ops as
-`Dataset.map` and `Dataset.filter`, with that attribute on their function.
-They use TensorFlow internals (`StructuredFunctionWrapper`, the generated
-dataset ops); where those are missing, or in tf.data debug mode, they fall
-back to `Dataset.map` and `Dataset.filter`.
+Falls back to `Dataset.map` (the same values, slower new iterators) where
+the internals are missing, in tf.data debug mode, on a TensorFlow version
+outside `TESTED_VERSIONS` (tests/data/test_single_device.py fails there,
+so a TensorFlow upgrade is checked before it is trusted), and inside
+`plain_maps()`.
 
 Example:
 
 >>> ds = single_device_map(tf.data.Dataset.range(4), lambda x: x * 2, num_parallel_calls=tf.data.AUTOTUNE)
->>> [int(x) for x in single_device_filter(ds, lambda x: x > 2)]
-[4, 6]
+>>> [int(x) for x in ds]
+[0, 2, 4, 6]
 """
+
+import contextlib
 
 import tensorflow as tf
 
 try:
     from tensorflow.python.data.ops import dataset_ops, debug_mode, structured_function
     from tensorflow.python.ops import gen_dataset_ops
-except ImportError:  # another TensorFlow layout: plain `map`/`filter`
+except ImportError:  # another TensorFlow layout: plain `Dataset.map`
     dataset_ops = None
 
+TESTED_VERSIONS = ("2.21",)  # TensorFlow major.minor versions these internals were checked on
 _ATTRIBUTES = {"experimental_ints_on_device": True}
+_plain = []  # non-empty inside `plain_maps()`
+
+
+def tested_version(version=tf.__version__):
+    """Whether `version` ("2.21.0") is one of `TESTED_VERSIONS`."""
+    return ".".join(version.split(".")[:2]) in TESTED_VERSIONS
+
+
+def available():
+    """Whether `single_device_map` builds single-device functions (else it is `Dataset.map`)."""
+    return dataset_ops is not None and tested_version() and not debug_mode.DEBUG_MODE and not _plain
+
+
+@contextlib.contextmanager
+def plain_maps():
+    """Inside: `single_device_map` is `Dataset.map` (how the benchmark measures what this module saves)."""
+    _plain.append(True)
+    try:
+        yield
+    finally:
+        _plain.pop()
 
 
 def _options():
@@ -43,24 +70,31 @@ def _options():
     return options
 
 
-def _available():
-    return dataset_ops is not None and not debug_mode.DEBUG_MODE
-
-
 if dataset_ops is not None:
 
-    class _SingleDeviceDataset(dataset_ops.UnaryDataset):
-        """One function over `input_dataset`, by `make_variant(variant, captured, function, common_args)`."""
+    class _SingleDeviceMapDataset(dataset_ops.UnaryDataset):
+        """`Dataset.map`'s dataset op, its function built with the single-device attribute."""
 
-        def __init__(self, input_dataset, fn, transformation, make_variant, keep_spec=False):
+        def __init__(self, input_dataset, fn, num_parallel_calls, deterministic):
             self._input_dataset = input_dataset
             self._name = None
             self._fn = structured_function.StructuredFunctionWrapper(
-                fn, transformation, dataset=input_dataset, defun_kwargs=dict(_ATTRIBUTES)
+                fn, "Dataset.map()", dataset=input_dataset, defun_kwargs=dict(_ATTRIBUTES)
             )
-            self._spec = input_dataset.element_spec if keep_spec else self._fn.output_structure
             function = self._fn.function
-            variant = make_variant(input_dataset._variant_tensor, function.captured_inputs, function, self._common_args)
+            common = dict(self._common_args)
+            if num_parallel_calls is None:
+                variant = gen_dataset_ops.map_dataset(
+                    input_dataset._variant_tensor, function.captured_inputs, f=function,
+                    use_inter_op_parallelism=True, preserve_cardinality=True, **common,
+                )
+            else:
+                order = {None: "default", True: "true", False: "false"}[deterministic]
+                variant = gen_dataset_ops.parallel_map_dataset_v2(
+                    input_dataset._variant_tensor, function.captured_inputs, f=function,
+                    num_parallel_calls=tf.constant(num_parallel_calls, tf.int64), deterministic=order,
+                    use_inter_op_parallelism=True, preserve_cardinality=True, **common,
+                )
             super().__init__(input_dataset, variant)
 
         def _functions(self):
@@ -68,41 +102,12 @@ if dataset_ops is not None:
 
         @property
         def element_spec(self):
-            return self._spec
+            return self._fn.output_structure
 
 
 def single_device_map(ds, fn, num_parallel_calls=None, deterministic=None):
-    """`ds.map(fn, num_parallel_calls, deterministic)`, instantiated on the single-device path."""
-    if not _available():
+    """`ds.map(fn, num_parallel_calls, deterministic)`, instantiated on the single-device path when `available()`."""
+    if not available():
         return ds.map(fn, num_parallel_calls=num_parallel_calls, deterministic=deterministic)
-    if num_parallel_calls is None:
-
-        def sequential(variant, captured, function, common):
-            return gen_dataset_ops.map_dataset(
-                variant, captured, f=function, use_inter_op_parallelism=True, preserve_cardinality=True, **common
-            )
-
-        return _SingleDeviceDataset(ds, fn, "Dataset.map()", sequential).with_options(_options())
-    order = {None: "default", True: "true", False: "false"}[None if deterministic is None else bool(deterministic)]
-
-    def parallel(variant, captured, function, common):
-        return gen_dataset_ops.parallel_map_dataset_v2(
-            variant, captured, f=function, num_parallel_calls=tf.constant(num_parallel_calls, tf.int64),
-            deterministic=order, use_inter_op_parallelism=True, preserve_cardinality=True, **common
-        )
-
-    return _SingleDeviceDataset(ds, fn, "Dataset.map()", parallel).with_options(_options())
-
-
-def single_device_filter(ds, predicate):
-    """`ds.filter(predicate)`, instantiated on the single-device path."""
-    if not _available():
-        return ds.filter(predicate)
-
-    def make_filter(variant, captured, function, common):
-        return gen_dataset_ops.filter_dataset(variant, other_arguments=captured, predicate=function, **common)
-
-    filtered = _SingleDeviceDataset(ds, predicate, "Dataset.filter()", make_filter, keep_spec=True)
-    if not filtered._fn.output_structure.is_compatible_with(tf.TensorSpec([], tf.bool)):
-        raise ValueError(f"`predicate` must return a scalar tf.bool. Received: {filtered._fn.output_structure}")
-    return filtered.with_options(_options())
+    deterministic = None if deterministic is None else bool(deterministic)
+    return _SingleDeviceMapDataset(ds, fn, num_parallel_calls, deterministic).with_options(_options())

@@ -39,7 +39,11 @@ class RawRows:
 
 
 def _is_missing(value):
-    return value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, (str, bytes)) and len(value) == 0)
+    return (
+        value is None
+        or (isinstance(value, float) and math.isnan(value))
+        or (isinstance(value, (str, bytes)) and len(value) == 0)
+    )
 
 
 def read_manifest(path):
@@ -87,7 +91,9 @@ def _label_ids(values, spec, origin, rows):
                 value = int(value)
             except ValueError:
                 allowed = names if names else f"0..{spec.num_classes - 1}"
-                raise ValueError(f"{origin} row {row}: label {value!r} is not a declared class. Allowed: {allowed}") from None
+                raise ValueError(
+                    f"{origin} row {row}: label {value!r} is not a declared class. Allowed: {allowed}"
+                ) from None
         if isinstance(value, (float, np.floating)) and float(value).is_integer():
             value = int(value)
         if not isinstance(value, (int, np.integer)) or not 0 <= int(value) < spec.num_classes:
@@ -133,7 +139,10 @@ def check_rows(columns, fields, label, origin, base_dir=None, on_error="raise", 
     if on_error not in ("raise", "skip"):
         raise ValueError(f"`on_error` must be 'raise' or 'skip'. Received: on_error={on_error!r}")
     if missing_numeric not in MISSING_NUMERIC_POLICIES:
-        raise ValueError(f"`missing_numeric` must be one of {MISSING_NUMERIC_POLICIES}. Received: missing_numeric={missing_numeric!r}")
+        raise ValueError(
+            f"`missing_numeric` must be one of {MISSING_NUMERIC_POLICIES}. "
+            f"Received: missing_numeric={missing_numeric!r}"
+        )
     needed = [f.column for f in fields] + ([label.column] if label else [])
     absent = [c for c in dict.fromkeys(needed) if c not in columns]
     if absent:
@@ -177,19 +186,24 @@ def check_rows(columns, fields, label, origin, base_dir=None, on_error="raise", 
                 paths.append(path)
             out[f.column] = np.asarray(paths, dtype=object)
         elif f.kind in ("text", "categorical"):
-            out[f.column] = np.asarray(["" if _is_missing(v) else (v.decode() if isinstance(v, bytes) else str(v)) for v in values], dtype=object)
+            texts = ["" if _is_missing(v) else (v.decode() if isinstance(v, bytes) else str(v)) for v in values]
+            out[f.column] = np.asarray(texts, dtype=object)
         elif f.kind == "numeric":
             numbers = np.empty(n, dtype="float32")
             for i, value in enumerate(values):
                 if _is_missing(value) or (isinstance(value, str) and value.strip() == ""):
                     if missing_numeric == "error":
-                        raise ValueError(f"{origin} row {rows[i]}: numeric column {f.column!r} is missing (missing_numeric='error').")
+                        raise ValueError(
+                            f"{origin} row {rows[i]}: numeric column {f.column!r} is missing (missing_numeric='error')."
+                        )
                     numbers[i] = np.nan if missing_numeric == "nan" else 0.0
                     continue
                 try:
                     numbers[i] = float(value)
                 except (TypeError, ValueError):
-                    raise ValueError(f"{origin} row {rows[i]}: numeric column {f.column!r} has non-numeric value {value!r}.") from None
+                    raise ValueError(
+                        f"{origin} row {rows[i]}: numeric column {f.column!r} has non-numeric value {value!r}."
+                    ) from None
             out[f.column] = numbers
 
     if label is not None:
@@ -201,7 +215,8 @@ def check_rows(columns, fields, label, origin, base_dir=None, on_error="raise", 
 
 
 def _looks_like_path(value):
-    return len(value) < 1024 and b"\x00" not in value and not value.startswith((b"\x89PNG", b"\xff\xd8", b"RIFF", b"GIF8", b"BM"))
+    signatures = (b"\x89PNG", b"\xff\xd8", b"RIFF", b"GIF8", b"BM")  # PNG, JPEG, WAV, GIF, BMP
+    return len(value) < 1024 and b"\x00" not in value and not value.startswith(signatures)
 
 
 def read_columns(source):
@@ -232,93 +247,3 @@ def from_source(source, fields, label, on_error="raise", missing_numeric="nan"):
     """
     columns, origin, base_dir = read_columns(source)
     return check_rows(columns, fields, label, origin, base_dir, on_error, missing_numeric)
-
-
-def wav_header(path):
-    """`(format_tag, bits, sample_rate, data_size_ok, channels, data_offset, data_size)`, or None.
-
-    Reads only the chunk headers. `data_size_ok` is False for streaming
-    writers' placeholder sizes (0 / 0xFFFFFFFF) and sizes past the file end;
-    `data_offset` is where the samples start in the file.
-    """
-    try:
-        total = os.path.getsize(path)
-        with open(path, "rb") as f:
-            header = f.read(12)
-            if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
-                return None
-            fmt = None
-            while True:
-                chunk = f.read(8)
-                if len(chunk) < 8:
-                    return None
-                size = int.from_bytes(chunk[4:8], "little")
-                if chunk[:4] == b"fmt ":
-                    body = f.read(16)
-                    if len(body) < 16:
-                        return None
-                    fmt = (int.from_bytes(body[0:2], "little"), int.from_bytes(body[14:16], "little"), int.from_bytes(body[4:8], "little"))
-                    channels = int.from_bytes(body[2:4], "little")
-                    f.seek(size - 16 + (size & 1), 1)
-                elif chunk[:4] == b"data":
-                    if fmt is None:
-                        return None
-                    ok = 0 < size != 0xFFFFFFFF and f.tell() + size <= total
-                    return (*fmt, ok, channels, f.tell(), size)
-                else:
-                    f.seek(size + (size & 1), 1)
-    except OSError:
-        return None
-
-
-def wav_layout(paths):
-    """What a whole audio column shares, from its files' headers.
-
-    `rate`: the one sample rate of all (non-empty) files, else None.
-    `pcm16`: every file is plain 16-bit PCM with a valid data size, which
-    TensorFlow's native `tf.audio.decode_wav` reads fastest.
-    `mono16`: `pcm16` and every file is mono; then, per row, `offsets` and
-    `sizes` (int64, 0 for empty cells) locate each file's samples and
-    `chunk_headers` are the 8 bytes before them, so a batch of files can be
-    decoded (and checked) with vectorised string ops.
-    """
-    headers = [wav_header(p) if p else () for p in paths]
-    present = [h for p, h in zip(paths, headers) if p]
-    rates = {h[2] for h in present if h}
-    pcm16 = bool(present) and all(h and h[0] == 1 and h[1] == 16 and h[3] for h in present)
-    layout = {"rate": rates.pop() if len(rates) == 1 and all(present) else None, "pcm16": pcm16}
-    if pcm16 and all(h[4] == 1 for h in present):
-        layout["mono16"] = True
-        layout["offsets"] = np.asarray([h[5] if h else 0 for h in headers], dtype="int64")
-        layout["sizes"] = np.asarray([h[6] if h else 0 for h in headers], dtype="int64")
-        layout["chunk_headers"] = np.asarray([b"data" + h[6].to_bytes(4, "little") if h else b"" for h in headers], dtype=object)
-    return layout
-
-
-_PNG_CHANNELS = {0: 1, 2: 3, 6: 4}  # PNG colour type (8-bit grey, RGB, RGBA) -> channels
-
-
-def png_layout(paths):
-    """`(height, width, channels)` shared by every (non-empty) file of an image column, else None.
-
-    Reads each file's PNG signature and IHDR chunk only. None unless all
-    files are 8-bit grey, RGB or RGBA PNGs of one size (no palette), which a
-    batch can then decode with `tf.io.decode_png` and no per-image resizing.
-    """
-    shapes = set()
-    for path in paths:
-        if not path:
-            continue
-        try:
-            with open(path, "rb") as f:
-                head = f.read(26)
-        except OSError:
-            return None
-        if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR" or head[24] != 8:
-            return None
-        if head[25] not in _PNG_CHANNELS:
-            return None
-        shapes.add((int.from_bytes(head[20:24], "big"), int.from_bytes(head[16:20], "big"), _PNG_CHANNELS[head[25]]))
-        if len(shapes) > 1:
-            return None
-    return shapes.pop() if shapes else None

@@ -10,20 +10,19 @@ shards back when given `*.tfrecord` paths or globs.
 Example:
 
 >>> paths = write_tfrecords("data/train.csv", config, "records/train", num_shards=4)
->>> train = make_dataset("records/train-*.tfrecord", config, training=True)
+>>> train = make_dataset("records/train-*.tfrecord", config, DataConfig(), training=True)
 """
 
 import glob
 import os
-import struct
 
 import numpy as np
 import tensorflow as tf
 
-from mmfusion_tf.data.decoders import _FORMAT_IEEE_FLOAT
 from mmfusion_tf.data.schema import DEFAULT_MAX_AUDIO_SECONDS, fields_for, label_spec
 from mmfusion_tf.data.single_device import single_device_map
 from mmfusion_tf.data.sources import from_source
+from mmfusion_tf.data.wav import float32_wav as float_wav
 
 TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".tfrec")
 
@@ -55,17 +54,6 @@ def _floats(values):
 
 def _ints(values):
     return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
-
-
-def float_wav(waveform, sample_rate):
-    """Mono 32-bit float WAV bytes of `waveform` (lossless, unlike 16-bit PCM)."""
-    data = np.asarray(waveform, "<f4").tobytes()
-    fmt = struct.pack("<HHIIHH", _FORMAT_IEEE_FLOAT, 1, int(sample_rate), 4 * int(sample_rate), 4, 32)
-    return b"".join([
-        b"RIFF", struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(data)), b"WAVE",
-        b"fmt ", struct.pack("<I", len(fmt)), fmt,
-        b"data", struct.pack("<I", len(data)), data,
-    ])
 
 
 def encoded_bytes(field, kind, value):
@@ -138,7 +126,11 @@ def write_tfrecords(source, config, output_prefix, num_shards=1, label="label", 
 
 
 def read_rows(files, fields, spec):
-    """Row dicts parsed from TFRecord `files`, and the column kinds (all `bytes`)."""
+    """Row dicts parsed from TFRecord `files`, and the column kinds (all `bytes`).
+
+    Each record's `__row__` is the row number of the source it was written
+    from (in messages about its label).
+    """
     features = {"__row__": tf.io.FixedLenFeature([], tf.int64)}
     kinds = {}
     for f in fields:
@@ -171,5 +163,8 @@ def read_rows(files, fields, spec):
         return row
 
     files_ds = tf.data.Dataset.from_tensor_slices(files)
-    records = files_ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return single_device_map(records, parse, num_parallel_calls=tf.data.AUTOTUNE), kinds
+    records = files_ds.interleave(
+        tf.data.TFRecordDataset, cycle_length=min(len(files), 8), num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    return single_device_map(records, parse, tf.data.AUTOTUNE, deterministic=True), kinds

@@ -278,6 +278,8 @@ def write_av_digits_files(split_dict, out_dir, image_format="png", sample_rate=8
             f"[N, T], label [N]. Received: image {np.shape(split_dict['image'])}, "
             f"audio {audio.shape}, label {labels.shape}"
         )
+    import tensorflow as tf  # here: reading AV-digits needs no TensorFlow
+
     out_dir = os.fspath(out_dir)
     os.makedirs(os.path.join(out_dir, "images"), exist_ok=True)
     os.makedirs(os.path.join(out_dir, "audio"), exist_ok=True)
@@ -290,7 +292,7 @@ def write_av_digits_files(split_dict, out_dir, image_format="png", sample_rate=8
             image_rel = f"images/{i}.png"
             audio_rel = f"audio/{i}.wav"
             with open(os.path.join(out_dir, image_rel), "wb") as g:
-                g.write(_encode_png_gray(images[i]))
+                g.write(tf.io.encode_png(images[i][:, :, None]).numpy())
             with wave.open(os.path.join(out_dir, audio_rel), "wb") as w:
                 w.setnchannels(1)
                 w.setsampwidth(2)
@@ -412,30 +414,6 @@ def _read_wav(path, sample_rate, num_samples):
     out = np.zeros(num_samples, dtype=np.float32)
     out[:length] = x[:length]
     return out, length
-
-
-def _encode_png_gray(image):
-    """Minimal PNG writer: 8-bit grayscale, no filtering, zlib level 6."""
-    height, width = image.shape
-
-    def chunk(tag, data):
-        body = tag + data
-        return struct.pack(">I", len(data)) + body + struct.pack(
-            ">I", zlib.crc32(body) & 0xFFFFFFFF
-        )
-
-    rows = np.concatenate(
-        [np.zeros((height, 1), np.uint8), np.ascontiguousarray(image, np.uint8)],
-        axis=1,
-    )
-    return b"".join(
-        [
-            b"\x89PNG\r\n\x1a\n",
-            chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)),
-            chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)),
-            chunk(b"IEND", b""),
-        ]
-    )
 
 
 # === Building a split ===

@@ -42,7 +42,7 @@ def default_cache_dir():
 
 def _pretrain(backbone, x, y, epochs, seed, log):
     """Trains `backbone` + a linear 4-way head on the source task; returns val accuracy."""
-    inputs = backbone._inputs_struct  # functional backbones: tensor, list or dict
+    inputs = backbone.input  # functional backbones: tensor, list or dict, as built
     if isinstance(inputs, list) and len(inputs) == 1:
         inputs = inputs[0]
     features = backbone(inputs)
@@ -119,7 +119,8 @@ def prepare_demo_backbones(cache_dir=None, num_examples=2000, epochs=4, seed=0, 
         backbone = small_image_backbone(IMAGE_SIZE, FEATURE_DIM)
         acc = _pretrain(backbone, x.astype("float32") / 255.0, y, epochs * 2, seed, verbose)
         export_keras_as_hub_module(backbone, paths["image"], overwrite=True)
-        _write_card(paths["image"], "4-way shape classification of 32x32 images", acc, "imagenet feature_vector (e.g. mobilenet_v3_small)")
+        _write_card(paths["image"], "4-way shape classification of 32x32 images", acc,
+                    "imagenet feature_vector (e.g. mobilenet_v3_small)")
 
     if not _is_ready(paths["audio"]):
         keras.utils.set_random_seed(seed + 1)
@@ -129,7 +130,10 @@ def prepare_demo_backbones(cache_dir=None, num_examples=2000, epochs=4, seed=0, 
         export_keras_as_hub_module(backbone, paths["audio"], overwrite=True)
         _write_card(paths["audio"], "4-way pitch classification of 0.5 s tones", acc, "yamnet frame embeddings")
 
-    if not (_is_ready(paths["text_encoder"]) and os.path.exists(os.path.join(paths["text_preprocessor"], "saved_model.pb"))):
+    if not (
+        _is_ready(paths["text_encoder"])
+        and os.path.exists(os.path.join(paths["text_preprocessor"], "saved_model.pb"))
+    ):
         keras.utils.set_random_seed(seed + 2)
         vocab = demo.demo_vocabulary()
         export_wordpiece_preprocessor(vocab, paths["text_preprocessor"], seq_length=SEQ_LENGTH, overwrite=True)
@@ -139,7 +143,8 @@ def prepare_demo_backbones(cache_dir=None, num_examples=2000, epochs=4, seed=0, 
         backbone = small_bert_encoder(len(vocab), SEQ_LENGTH, hidden_dim=FEATURE_DIM, num_layers=1, num_heads=2)
         acc = _pretrain(backbone, tokens, y, epochs, seed, verbose)
         export_keras_as_hub_module(backbone, paths["text_encoder"], overwrite=True)
-        _write_card(paths["text_encoder"], "4-way topic classification of sentences", acc, "small BERT (bert_en_uncased_L-2_H-128) + preprocessor")
+        _write_card(paths["text_encoder"], "4-way topic classification of sentences", acc,
+                    "small BERT (bert_en_uncased_L-2_H-128) + preprocessor")
 
     cards = {}
     for key in ("image", "audio", "text_encoder"):

@@ -13,6 +13,7 @@ Example:
 'eval/robustness.png'
 """
 
+from mmfusion_tf.evaluation.compare import compare_fusion
 from mmfusion_tf.evaluation.contributions import modality_contributions
 from mmfusion_tf.evaluation.metrics import compute_metrics, evaluate, metric_names, roc_auc
 from mmfusion_tf.evaluation.plots import (
@@ -21,11 +22,12 @@ from mmfusion_tf.evaluation.plots import (
     plot_robustness,
     plot_training_curves,
 )
-from mmfusion_tf.evaluation.predictions import predict
-from mmfusion_tf.evaluation.report import write_report
+from mmfusion_tf.models.predictions import predict
+from mmfusion_tf.evaluation.report import write_report, write_run_report
 from mmfusion_tf.evaluation.robustness import robustness_curve
 
 __all__ = [
+    "compare_fusion",
     "compute_metrics",
     "evaluate",
     "metric_names",
@@ -38,4 +40,5 @@ __all__ = [
     "robustness_curve",
     "roc_auc",
     "write_report",
+    "write_run_report",
 ]

@@ -45,8 +45,9 @@ Example:
 import numpy as np
 
 from mmfusion_tf.config import AudioModality, ImageModality, TabularModality, TextModality
-from mmfusion_tf.evaluation.metrics import check_metric, head_metrics, lower_is_better, metric_drop, score
-from mmfusion_tf.evaluation.predictions import as_arrays, modality_inputs, predict
+from mmfusion_tf.evaluation.metrics import check_metric, head_metrics, metric_drop, score
+from mmfusion_tf.training.metrics import lower_is_better
+from mmfusion_tf.models.predictions import as_arrays, modality_inputs, predict
 
 PRESENCE_MASK = "presence_mask"
 MEAN_REPLACEMENT = "mean_replacement"

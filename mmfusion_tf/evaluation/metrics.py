@@ -17,28 +17,17 @@ Example:
 import numpy as np
 
 from mmfusion_tf.config import TASKS
-from mmfusion_tf.evaluation.predictions import as_arrays, predict
-from mmfusion_tf.training.metrics import classification_metrics, confusion_matrix, macro_scores, regression_metrics
+from mmfusion_tf.models.predictions import as_arrays, predict
+from mmfusion_tf.training.metrics import (
+    classification_metrics,
+    confusion_matrix,
+    lower_is_better,
+    macro_scores,
+    regression_metrics,
+)
 
 CLASSIFICATION_METRICS = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "auc", "calibration_error")
 REGRESSION_METRICS = ("mae", "rmse", "r2")
-# Metric names containing one of these are minimised; anything else is maximised.
-LOWER_IS_BETTER = ("loss", "rmse", "mae", "mse", "error", "crossentropy", "latency", "params")
-
-
-def lower_is_better(name):
-    """True for losses, errors, latency and size (`val_loss`, `rmse`, `latency_ms`...); False for
-    anything else (accuracy, F1, AUC, R²...).
-
-    Example:
-
-    >>> lower_is_better("val_rmse"), lower_is_better("macro_f1")
-    (True, False)
-    """
-    lowered = name.lower()
-    return any(word in lowered for word in LOWER_IS_BETTER)
-
-
 def head_output(task):
     """The model output a head's metrics are computed on."""
     return "prediction" if task == "regression" else "probabilities"

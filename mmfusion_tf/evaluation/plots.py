@@ -19,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from mmfusion_tf.evaluation.metrics import lower_is_better
+from mmfusion_tf.training.metrics import lower_is_better
 from mmfusion_tf.evaluation.robustness import ALL
 from mmfusion_tf.training.history import merge_stages
 

@@ -10,6 +10,7 @@ Example:
 >>> report = write_report("/tmp/eval", model, test_data, config, history=history)
 >>> sorted(report["plots"])
 ['confusion_matrix', 'modality_contributions', 'robustness', 'training_curves']
+>>> write_run_report(trainer)["metrics"]     # a fitted `Trainer`: its test split and history
 """
 
 import json
@@ -27,7 +28,8 @@ from mmfusion_tf.evaluation.plots import (
     plot_robustness,
     plot_training_curves,
 )
-from mmfusion_tf.evaluation.predictions import as_arrays, predict
+from mmfusion_tf.models.predictions import as_arrays, predict
+from mmfusion_tf.training.history import stage_histories
 from mmfusion_tf.evaluation.robustness import robustness_curve
 
 
@@ -56,7 +58,7 @@ def write_report(output_dir, model, data, config, history=None, *, metric=None,
         seed: int, seed of the robustness noise.
         batch_size: int, examples per prediction batch.
         training: optional dict written as the report's `training` entry
-            (`Trainer.evaluate`: the selected stage/epoch and the calibration).
+            (`write_run_report`: the selected stage/epoch and the calibration).
         analyses: which of `ANALYSES` to run: "metrics" (every example),
             "contributions" and "robustness" (on `analysis_examples`).
         analysis_examples: int, size of the seeded subsample (by `seed`) the
@@ -100,7 +102,9 @@ def write_report(output_dir, model, data, config, history=None, *, metric=None,
                 model, sample, config, metric, batch_size=batch_size, clean_outputs=sample_outputs)
     if "robustness" in analyses:
         noisy_levels = sum(1 for level in levels if level != 0)
-        with status_line(verbose, f"robustness curves: {noisy_levels * (passes + 1)} noisy passes over {size} examples"):
+        with status_line(
+            verbose, f"robustness curves: {noisy_levels * (passes + 1)} noisy passes over {size} examples"
+        ):
             report["robustness"] = robustness_curve(
                 model, sample, config, levels, seed, metric=metric, batch_size=batch_size,
                 clean_outputs=sample_outputs)
@@ -201,3 +205,30 @@ def plain(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def write_run_report(trainer, data=None, output_dir=None, **report_options):
+    """`write_report` for a fitted `Trainer`: its model, history, seed and selection, in its folder.
+
+    Args:
+        trainer: a `Trainer` after `fit()`.
+        data: what to evaluate on (default: the test split, else validation).
+        output_dir: folder of the report (default: the run's folder).
+        **report_options: passed to `write_report` (`analyses`, `analysis_examples`, `verbose`).
+
+    Example:
+
+    >>> trainer = Trainer(ExperimentConfig.from_yaml("exp.yaml"), "runs/a"); trainer.fit()
+    >>> write_run_report(trainer)["plots"]["robustness"]
+    'runs/a/robustness.png'
+    """
+    data = data if data is not None else (trainer.test_ds if trainer.test_ds is not None else trainer.val_ds)
+    if data is None:
+        raise ValueError("Nothing to evaluate on: give `data` or configure data.test / data.validation.")
+    state = trainer.state or {}
+    training = {key: state[key] for key in ("selected", "calibration") if state.get(key)}
+    return write_report(
+        output_dir or trainer.output_dir, trainer.model, data, trainer.experiment.model,
+        history=stage_histories(trainer.history), seed=trainer.experiment.training.seed, training=training or None,
+        **report_options,
+    )

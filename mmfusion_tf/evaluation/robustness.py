@@ -21,7 +21,7 @@ import numpy as np
 
 from mmfusion_tf._validation import is_int, is_real
 from mmfusion_tf.evaluation.metrics import check_metric, head_metrics, score
-from mmfusion_tf.evaluation.predictions import as_arrays, is_text, modality_inputs, predict
+from mmfusion_tf.models.predictions import as_arrays, is_text, modality_inputs, predict
 
 ALL = "all"
 

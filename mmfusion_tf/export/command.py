@@ -102,7 +102,8 @@ def add_export_parser(verbs):
     parser.add_argument("--check", action="store_true", help="parity check of the reloaded export + saved_model_cli")
     parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, help="largest accepted |diff| in --check")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing version folder")
-    parser.add_argument("--audio-input", choices=AUDIO_INPUTS, default="wav", help="audio as WAV bytes or float waveforms")
+    parser.add_argument("--audio-input", choices=AUDIO_INPUTS, default="wav",
+                        help="audio as WAV bytes or float waveforms")
     for f in dataclasses.fields(Limits):  # --max-batch-size, --max-image-bytes, ... (docs/guide/serving.md)
         parser.add_argument("--" + f.name.replace("_", "-"), type=f.type, default=getattr(defaults, f.name),
                             help=_LIMIT_HELP.get(f.name, "") + " (default: %(default)s)")

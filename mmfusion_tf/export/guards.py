@@ -26,7 +26,8 @@ _TAIL_BYTES = 32
 
 def _read_bytes(contents, pos, num_bytes):
     """`num_bytes` bytes of `contents` from `pos` as int64 values, zero past the end."""
-    pos = tf.minimum(tf.cast(pos, tf.int64), tf.cast(tf.strings.length(contents), tf.int64))  # substr fails past the end
+    # substr fails past the end
+    pos = tf.minimum(tf.cast(pos, tf.int64), tf.cast(tf.strings.length(contents), tf.int64))
     padded = tf.strings.join([tf.strings.substr(contents, pos, num_bytes), b"\x00" * num_bytes])
     return tf.cast(tf.io.decode_raw(tf.strings.substr(padded, 0, num_bytes), tf.uint8), tf.int64)
 
@@ -143,7 +144,10 @@ def image_header(contents):
             (is_jpeg, [JPEG, jpeg[0], jpeg[1]]),
         ]
         image_format, height, width = tf.unstack(tf.case(
-            [(found, lambda values=values: tf.stack([tf.cast(v, tf.int64) for v in values])) for found, values in headers],
+            [
+                (found, lambda values=values: tf.stack([tf.cast(v, tf.int64) for v in values]))
+                for found, values in headers
+            ],
             default=lambda: tf.zeros([3], tf.int64),
         ))
         frames = tf.cond(is_gif, lambda: _gif_frame_pixels(contents, size, b), lambda: tf.constant(0, tf.int64))
@@ -190,7 +194,8 @@ def decode_checked_image(contents, index, name, channels, max_bytes, max_pixels)
     checks.check(
         size <= max_bytes,
         tf.strings.join([
-            where, tf.strings.format("the encoded image has {} bytes, more than max_image_bytes={}.", [size, max_bytes]),
+            where,
+            tf.strings.format("the encoded image has {} bytes, more than max_image_bytes={}.", [size, max_bytes]),
         ]),
     )
     file_format = image_format(contents)

@@ -47,6 +47,7 @@ class Limits:
         if self.min_audio_sample_rate > self.max_audio_sample_rate:
             raise ValueError(
                 "`min_audio_sample_rate` must be <= `max_audio_sample_rate`. Received: "
-                f"min_audio_sample_rate={self.min_audio_sample_rate}, max_audio_sample_rate={self.max_audio_sample_rate}"
+                f"min_audio_sample_rate={self.min_audio_sample_rate}, "
+                f"max_audio_sample_rate={self.max_audio_sample_rate}"
             )
         return self

@@ -26,9 +26,11 @@ _EMBEDDING = "__embedding__"
 
 def _pipeline_features(config, rows, raw):
     """The model features (tensors) the training pipeline makes of the checked `rows` sent in `raw`, in order."""
+    from mmfusion_tf.config import DataConfig
     from mmfusion_tf.data import make_dataset
 
-    features = dict(next(iter(make_dataset(rows.columns, config, label=None, batch_size=len(rows), training=False))))
+    data = DataConfig(label_column=None, batch_size=len(rows), cache=None)  # one batch of features, no label
+    features = dict(next(iter(make_dataset(rows.columns, config, data))))
     for name in config.modality_names if config.presence_inputs else ():
         features[f"{name}_present"] = tf.constant(raw[f"{name}_present"])  # as sent, when given explicitly
     return features

@@ -144,7 +144,9 @@ def export_saved_model(
         raise FileExistsError(f"Version {version} already exists: {path}. Pass overwrite=True or another version.")
 
     if check_int("warmup_records", warmup_records, minimum=1) > MAX_WARMUP_RECORDS:
-        raise ValueError(f"`warmup_records` must be in [1, {MAX_WARMUP_RECORDS}]. Received: warmup_records={warmup_records}")
+        raise ValueError(
+            f"`warmup_records` must be in [1, {MAX_WARMUP_RECORDS}]. Received: warmup_records={warmup_records}"
+        )
     source = "examples" if examples is not None else "synthetic"
     columns = examples if examples is not None else synthetic_examples(config)
     raw = raw_examples(config, columns, audio_input, limit=warmup_records)
@@ -156,7 +158,9 @@ def export_saved_model(
         extra = os.path.join(tmp, "assets.extra")
         os.makedirs(extra, exist_ok=True)
         signature_names = [signatures.SERVING_SIGNATURE, signatures.EMBEDDING_SIGNATURE]
-        count = write_warmup_requests(os.path.join(extra, WARMUP_FILE), raw, model_name, signature_names=signature_names)
+        count = write_warmup_requests(
+            os.path.join(extra, WARMUP_FILE), raw, model_name, signature_names=signature_names
+        )
         with open(os.path.join(extra, SMOKE_REQUEST_FILE), "w", encoding="utf-8") as f:
             json.dump(rest_request(raw, binary), f)
         text_ops = text_ops_report(tmp)

@@ -86,7 +86,9 @@ def _wav_audio(batch, field, limits):
 
 
 def _waveform_audio(batch, field, limits):
-    checks = guards.check_audio_seconds(tf.shape(batch)[1], field.sample_rate, None, field.name, limits.max_audio_seconds)
+    checks = guards.check_audio_seconds(
+        tf.shape(batch)[1], field.sample_rate, None, field.name, limits.max_audio_seconds
+    )
     with checks.after():  # crop/pad the whole batch at once (waveforms already at the model's rate)
         return decoders.fit_length(batch, field.num_samples)
 

@@ -12,6 +12,7 @@ five of them; use a TF Serving release matching the TensorFlow version.
 
 import functools
 import glob
+import inspect
 import os
 
 # `ops_lib` deps in tensorflow/text tensorflow_text/BUILD, without the `_cc` suffix.
@@ -25,20 +26,36 @@ STOCK_SERVING_LIBRARIES = frozenset({
 })
 
 
+def python_op_name(op):
+    """The name `tf.load_op_library` gives an op's raw wrapper: a namespace's `>` becomes `_`.
+
+    Example:
+
+    >>> python_op_name("TFText>NgramsStringJoin")
+    'TFText_NgramsStringJoin'
+    """
+    return op.replace(">", "_")
+
+
 @functools.lru_cache(maxsize=1)
 def tf_text_op_libraries():
-    """`{op name: library}` of every op in the installed tensorflow-text's kernel libraries."""
+    """`{op: library}` for every op in the installed tensorflow-text's kernel libraries.
+
+    Ops are keyed by `python_op_name`: `tf.load_op_library` returns a module
+    with one Python wrapper per op of the library, the raw one (keyword
+    arguments only) named as the op, with a namespace's `>` written `_`.
+    """
+    import tensorflow as tf
     import tensorflow_text
-    from tensorflow.core.framework import op_def_pb2
-    from tensorflow.python.client import pywrap_tf_session
 
     ops = {}
     folder = os.path.join(os.path.dirname(tensorflow_text.__file__), "python", "ops")
     for path in sorted(glob.glob(os.path.join(folder, "_*.so"))):
         library = os.path.basename(path)[1 : -len(".so")]
-        handle = pywrap_tf_session.TF_LoadLibrary(path)
-        for op in op_def_pb2.OpList.FromString(pywrap_tf_session.TF_GetOpList(handle)).op:
-            ops[op.name] = library
+        wrappers = tf.load_op_library(path)  # a library loaded before is not loaded again
+        for name, value in vars(wrappers).items():
+            if name[:1].isupper() and inspect.isfunction(value):  # typing names (`Any`, `TypeVar`) are classes
+                ops[name] = library
     return ops
 
 
@@ -72,7 +89,7 @@ def text_ops_report(export_path):
     ['CaseFoldUTF8', 'NormalizeUTF8', 'RegexSplitWithOffsets', 'WordpieceTokenizeWithOffsets']
     """
     known = tf_text_op_libraries()
-    used = sorted(op for op in graph_ops(export_path) if op in known)
-    libraries = {op: known[op] for op in used}
+    used = sorted(op for op in graph_ops(export_path) if python_op_name(op) in known)
+    libraries = {op: known[python_op_name(op)] for op in used}
     missing = [op for op in used if libraries[op] not in STOCK_SERVING_LIBRARIES]
     return {"tf_text_ops": used, "libraries": libraries, "missing_from_stock_serving": missing}

@@ -7,12 +7,23 @@ presence=None)` with `inputs` a list of M tensors `(batch, d_m)` and
 `get(name)` maps the config names of `available()` (or the class names) to
 the classes.
 
+Each layer class declares what the rest of the package needs (its
+`options`, their `search_space`, whether it is `weighted` or
+`decision_level`; see `BaseFusion`), and config validation, the model
+builder and the tuner ask `spec(method)` and `check_options()` for it. A new
+fusion method is one new file here (a `BaseFusion` subclass with its class
+attributes) plus its line in `_LAYERS`, and its test.
+
 Example:
 
 >>> from mmfusion_tf import fusion
 >>> fusion.get("gated")
 <class 'mmfusion_tf.fusion.gated.GatedFusion'>
 >>> layer = fusion.get("weighted_sum")(projection_dim=16, mode="softmax")
+>>> fusion.spec("low_rank").search_space
+{'rank': {'values': [2, 4, 8]}}
+>>> fusion.spec("late").decision_level, fusion.spec("late").weighted
+(True, True)
 """
 
 import importlib
@@ -64,18 +75,59 @@ def get(name):
     )
 
 
+def spec(method, where="fusion.method", also=()):
+    """Returns the layer class of the config name `method`, for its spec.
 
-__all__ = [
-    "AttentionFusion",
-    "BaseFusion",
-    "ConcatFusion",
-    "GatedFusion",
-    "LateFusion",
-    "LowRankFusion",
-    "ModalityDropout",
-    "TensorFusion",
-    "TransformerFusion",
-    "WeightedSumFusion",
-    "available",
-    "get",
-]
+    The class attributes `options`, `search_space`, `in_default_space`,
+    `weighted` and `decision_level` (see `BaseFusion`) are what config
+    validation, the model builder and the tuner need to know of a method.
+
+    Args:
+        method: String, one of `available()`.
+        where: String, where `method` comes from, for the error message.
+        also: Names the caller accepts besides the layers (e.g. `"auto"`),
+            listed as allowed in the error message.
+
+    Raises:
+        ValueError: if `method` is not a config name of a fusion layer.
+    """
+    if not isinstance(method, str) or method not in _LAYERS:
+        raise ValueError(
+            f"Unknown fusion method {method!r} in {where}. Allowed values: "
+            f"{available() + list(also)}"
+        )
+    return get(method)
+
+
+def check_options(method, options, where="fusion.options", exclude=()):
+    """Raises `ValueError` if `options` has a key the layer does not take.
+
+    Args:
+        method: String, one of `available()`.
+        options: Mapping (or iterable) of option names, e.g. a config's
+            `fusion.options`.
+        where: String, where `options` come from, for the error message.
+        exclude: Option names the caller sets itself and does not accept
+            in `options`.
+
+    Example:
+
+    >>> check_options("low_rank", {"heads": 4})
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown key(s) ['heads'] in fusion.options for method ...
+    """
+    allowed = sorted(set(spec(method).options) - set(exclude))
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"Unknown key(s) {unknown} in {where} for method {method!r}. "
+            f"Allowed keys: {allowed}"
+        )
+
+
+__all__ = sorted(
+    [cls for _, cls in _LAYERS.values()]
+    + ["BaseFusion", "ModalityDropout"]
+    + ["available", "check_options", "get", "spec"]
+)

@@ -43,6 +43,9 @@ class AttentionFusion(BaseFusion):
     ((2, 8), [0.0, 1.0])
     """
 
+    options = {"attention_units": 64, "dropout": 0.0}
+    in_default_space = True
+
     def __init__(
         self, projection_dim=64, attention_units=64, dropout=0.0, **kwargs
     ):

@@ -140,6 +140,27 @@ class BaseFusion(keras.layers.Layer):
     `(fused, weights)`, and `_fused_dim(num_modalities)`; they may override
     `_build_projections()`/`_project()` and `_build_fusion()`.
 
+    Each subclass also declares, as class attributes, what the rest of the
+    package needs to know about it (config validation, the model builder
+    and the tuner's default space read them through `fusion.spec(method)`):
+
+    - `options`: dict, the constructor arguments that a config's
+      `fusion.options` may set, with their defaults. The builder passes the
+      others: `projection_dim` (from `fusion.projection_dim`), or, for a
+      decision-level layer, `num_outputs`, `activation` and `return_logits`
+      (from the head's task).
+    - `search_space`: dict `{option: parameter}`, the ranges the tuner's
+      default space searches, in the format of a space YAML's
+      `fusion_options` (e.g. `{"rank": {"values": [2, 4, 8]}}`).
+    - `in_default_space`: bool, whether the tuner's default space tries the
+      method (`tuning/default_space.yaml` lists the same methods).
+    - `weighted`: bool, one global weight per modality, set by the options
+      `weights` and `mode` (the α/β/γ that the tuner's `fusion_weights`
+      searches).
+    - `decision_level`: bool, `fused` is already the prediction (float32;
+      the logits of it when `return_logits=True`), so the head only applies
+      its activation.
+
     Args:
         projection_dim: Int, size every modality is projected to.
         dropout: Float in [0, 1), dropout rate on the projected features.
@@ -165,7 +186,15 @@ class BaseFusion(keras.layers.Layer):
     ...     [np.ones((2, 3)), np.ones((2, 5))])
     >>> tuple(fused.shape), tuple(weights.shape)
     ((2, 8), (2, 2))
+    >>> ConcatFusion.options, ConcatFusion.decision_level
+    ({'dropout': 0.0}, False)
     """
+
+    options = {"dropout": 0.0}
+    search_space = {}
+    in_default_space = False
+    weighted = False
+    decision_level = False
 
     def __init__(self, projection_dim=64, dropout=0.0, **kwargs):
         super().__init__(**kwargs)

@@ -42,6 +42,8 @@ class ConcatFusion(BaseFusion):
     [[0.5, 0.5], [0.0, 1.0]]
     """
 
+    in_default_space = True
+
     def _fuse(self, features, mask, inputs, training=None):
         return ops.concatenate(features, axis=-1), self._uniform_weights(mask)
 

@@ -43,6 +43,8 @@ class GatedFusion(BaseFusion):
     ((2, 8), [1.0, 1.0])
     """
 
+    in_default_space = True
+
     def _build_fusion(self, shapes):
         self.gate = keras.layers.Dense(
             len(shapes) * self.projection_dim,

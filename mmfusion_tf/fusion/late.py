@@ -84,6 +84,12 @@ class LateFusion(ScalarWeightsMixin, BaseFusion):
     [[0.75, 0.25], [0.0, 1.0]]
     """
 
+    options = {"weights": None, "mode": "softmax", "hidden_units": 0,
+               "dropout": 0.0}
+    in_default_space = True
+    weighted = True
+    decision_level = True
+
     def __init__(
         self,
         num_outputs,

@@ -46,6 +46,10 @@ class LowRankFusion(BaseFusion):
     ((2, 16), (2, 5, 16))
     """
 
+    options = {"output_dim": 64, "rank": 4, "dropout": 0.0}
+    search_space = {"rank": {"values": [2, 4, 8]}}
+    in_default_space = True
+
     def __init__(
         self, projection_dim=32, output_dim=64, rank=4, dropout=0.0, **kwargs
     ):

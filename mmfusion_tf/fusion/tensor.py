@@ -50,6 +50,10 @@ class TensorFusion(BaseFusion):
     ((2, 16), (125, 16))
     """
 
+    options = {"output_dim": 64, "dropout": 0.0}
+    # Not in the default space: exponential in M, too big at its widths.
+    in_default_space = False
+
     def __init__(self, projection_dim=8, output_dim=64, dropout=0.0, **kwargs):
         super().__init__(
             projection_dim=projection_dim, dropout=dropout, **kwargs

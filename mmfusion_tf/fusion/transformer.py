@@ -51,6 +51,11 @@ class TransformerFusion(BaseFusion):
     ((2, 8), [0.0, 1.0])
     """
 
+    options = {"num_heads": 4, "num_layers": 1, "ff_dim": 128, "dropout": 0.1}
+    # Each value divides every `projection_dim` of the default space.
+    search_space = {"num_heads": {"values": [1, 2, 4]}}
+    in_default_space = True
+
     def __init__(
         self,
         projection_dim=64,

@@ -61,6 +61,10 @@ class WeightedSumFusion(ScalarWeightsMixin, BaseFusion):
     [[0.5, 0.3, 0.2], [0.714, 0.0, 0.286]]
     """
 
+    options = {"weights": None, "mode": "softmax", "dropout": 0.0}
+    in_default_space = True
+    weighted = True
+
     def __init__(
         self,
         projection_dim=64,

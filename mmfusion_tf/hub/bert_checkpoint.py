@@ -291,7 +291,9 @@ def import_bert(source, export_dir, seq_length=None, dropout=None, overwrite=Fal
         "outputs": {
             "sequence_output": "last hidden states [batch, seq, hidden]",
             "default": "mean of sequence_output over real tokens (sentence-transformers pooling, not normalised)",
-            "pooled_output": "tanh(dense(CLS)) (BERT pooler)" if checkpoint.has_pooler else "same as default (no pooler weights)",
+            "pooled_output": (
+                "tanh(dense(CLS)) (BERT pooler)" if checkpoint.has_pooler else "same as default (no pooler weights)"
+            ),
         },
     }
     with atomic_directory(export_dir, overwrite) as tmp:

@@ -102,7 +102,9 @@ class BertEmbeddings(keras.layers.Layer):
     TensorShape([1, 4, 8])
     """
 
-    def __init__(self, vocab_size, hidden_size, max_position_embeddings, type_vocab_size, layer_norm_eps, dropout, **kwargs):
+    def __init__(
+        self, vocab_size, hidden_size, max_position_embeddings, type_vocab_size, layer_norm_eps, dropout, **kwargs
+    ):
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
@@ -110,7 +112,9 @@ class BertEmbeddings(keras.layers.Layer):
         self.type_vocab_size = type_vocab_size
         self.layer_norm_eps = layer_norm_eps
         self.dropout = dropout
-        self.layer_norm = keras.layers.LayerNormalization(epsilon=layer_norm_eps, dtype=self.dtype_policy, name="LayerNorm")
+        self.layer_norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_eps, dtype=self.dtype_policy, name="LayerNorm"
+        )
         self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
 
     def build(self, word_ids_shape, type_ids_shape=None):

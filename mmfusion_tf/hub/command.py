@@ -75,7 +75,9 @@ def _import_image(args):
     name = args.name or os.path.splitext(os.path.basename(os.path.normpath(args.source)))[0]
     output = args.output or os.path.join(default_hub_dir(), name)
     print(f"importing {args.source} (reading the checkpoint, copying weights, writing the SavedModel) ...", flush=True)
-    result = import_image(args.source, output, variant=args.variant, resolution=args.resolution, overwrite=args.overwrite)
+    result = import_image(
+        args.source, output, variant=args.variant, resolution=args.resolution, overwrite=args.overwrite
+    )
     info = result["info"]
     print(f"module:     {result['module']}")
     print(f"variant:    {info['variant']}, images resized to {info['resolution']} px inside, "
@@ -178,7 +180,8 @@ def add_hub_parser(verbs):
     """Registers `hub` and its tools on `verbs` (an argparse subparsers object); returns the `hub` parser."""
     hub = verbs.add_parser(
         "hub",
-        help="local TF-Hub tools: export Keras models, import BERT and EfficientNet-Lite checkpoints, list/inspect/fill the hub cache",
+        help="local TF-Hub tools: export Keras models, import BERT and EfficientNet-Lite checkpoints, "
+        "list/inspect/fill the hub cache",
         description="Bring pretrained backbones into air-gapped machines as TF-Hub modules and publish your own. "
         "Hub folders searched for a handle: each folder of MMFUSION_HUB_DIR, then the TF-Hub cache "
         "(TFHUB_CACHE_DIR, default <temp>/tfhub_modules).",

@@ -13,9 +13,9 @@ def _input_signature(model):
         shape = list(keras_tensor.shape)
         return tf.TensorSpec(shape, keras_tensor.dtype, name=keras_tensor.name)
 
-    inputs = getattr(model, "_inputs_struct", None)
-    if inputs is None:
-        inputs = model.inputs
+    # A functional model's `input` is its inputs as built (tensor, list or dict); a Sequential
+    # has only the flat `inputs`.
+    inputs = model.inputs if isinstance(model, keras.Sequential) else model.input
     if isinstance(inputs, (list, tuple)) and len(inputs) == 1:
         inputs = inputs[0]  # a single-input model is called on a tensor, not a list
     return tf.nest.map_structure(to_spec, inputs)

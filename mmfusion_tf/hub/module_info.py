@@ -39,7 +39,9 @@ def _call_entries(module):
         if args and isinstance(args[-1], bool):  # `training` passed positionally
             args, training = args[:-1], args[-1]
         inputs = args[0] if len(args) == 1 else list(args)
-        entries.append({"inputs": _structure(inputs), "training": training, "outputs": _structure(function.structured_outputs)})
+        entries.append(
+            {"inputs": _structure(inputs), "training": training, "outputs": _structure(function.structured_outputs)}
+        )
     return sorted(entries, key=lambda e: str(e["training"]))
 
 
@@ -49,7 +51,10 @@ def _parameter_count(variables):
 
 def output_dims(info):
     """`{output name: last dimension}` of a `describe_module` result (the first callable found)."""
-    outputs = info["call"][0]["outputs"] if info["call"] else next(iter(info["signatures"].values()), {}).get("outputs", {})
+    outputs = (
+        info["call"][0]["outputs"] if info["call"]
+        else next(iter(info["signatures"].values()), {}).get("outputs", {})
+    )
     if isinstance(outputs, dict) and "shape" in outputs:
         outputs = {"output": outputs}
     if isinstance(outputs, list):

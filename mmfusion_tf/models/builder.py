@@ -70,8 +70,8 @@ def build_encoder(modality, adapt_data=None):
     if isinstance(modality, AudioModality):
         v = modality.resolved("audio")
         return AudioEncoder(
-            v["handle"], sample_rate=v["sample_rate"], pooling=v["pooling"], batched=v["batched"], output_key=v["output_key"],
-            trainable=v["trainable"], name=name,
+            v["handle"], sample_rate=v["sample_rate"], pooling=v["pooling"], batched=v["batched"],
+            output_key=v["output_key"], trainable=v["trainable"], name=name,
         )
     if isinstance(modality, TabularModality):
         if adapt_data is not None:
@@ -107,20 +107,23 @@ def _tabular_encoder(modality, name):
 
 
 def build_fusion(config):
-    """The fusion layer of `config.fusion` (late fusion gets the head's width)."""
+    """The fusion layer of `config.fusion`; a decision-level layer (`decision_level`) gets the head's width."""
     spec = config.fusion
     if spec.method == "auto":
         raise ValueError(
             "fusion.method='auto' is a choice among models, not one layer: train it with `mmfusion train` or "
             "`mmfusion_tf.training.compare_fusion`, which build a model per candidate method."
         )
-    layer_cls = fusion_layers.get(spec.method)
-    if layer_cls is fusion_layers.LateFusion:
+    layer_cls = fusion_layers.spec(spec.method)
+    if layer_cls.decision_level:
         activation = {"multiclass": "softmax", "regression": "linear"}.get(config.head.task, "sigmoid")
-        # The head gets the mixture's logits (log space) and applies the activation itself.
-        options = {**spec.options, "return_logits": activation != "linear"}
-        return layer_cls(num_outputs=config.head.num_outputs, activation=activation, name="fusion", **options)
-    return layer_cls(projection_dim=spec.projection_dim, name="fusion", **spec.options)
+        # The head gets the prediction's logits and applies the activation itself.
+        arguments = {
+            "num_outputs": config.head.num_outputs, "activation": activation, "return_logits": activation != "linear",
+        }
+    else:
+        arguments = {"projection_dim": spec.projection_dim}
+    return layer_cls(name="fusion", **arguments, **spec.options)
 
 
 def build_model(config, adapt_data=None, contrastive=None):
@@ -195,7 +198,7 @@ def build_model(config, adapt_data=None, contrastive=None):
         presence = modality_dropout(presence)
     fused, weights = fusion(features, presence=presence)
     outputs = build_head(
-        config.head, fused, late_prediction=isinstance(fusion, fusion_layers.LateFusion), features=features,
+        config.head, fused, late_prediction=fusion.decision_level, features=features,
         modality_names=names, presence=presence,
     )
     outputs["fusion_weights"] = weights_out(weights)

@@ -82,13 +82,17 @@ class ContrastiveAlignment(keras.layers.Layer):
             if len(pair) != 2 or any(n not in self.modality_names for n in pair) or pair[0] == pair[1]:
                 raise ValueError(f"`pairs` must hold pairs of names from {self.modality_names}. Received: {pair}")
         if not pairs:
-            raise ValueError(f"`pairs` is empty: alignment needs two modalities. Received: modality_names={self.modality_names}")
+            raise ValueError(
+                f"`pairs` is empty: alignment needs two modalities. Received: modality_names={self.modality_names}"
+            )
         self.pairs = [list(p) for p in pairs]
         self.weight = float(weight)
         self.projection_dim = int(projection_dim)
         self.temperature = float(temperature)
         self.projections = {
-            name: keras.layers.Dense(self.projection_dim, use_bias=False, dtype="float32", name=f"{name}_alignment_projection")
+            name: keras.layers.Dense(
+                self.projection_dim, use_bias=False, dtype="float32", name=f"{name}_alignment_projection"
+            )
             for name in self.modality_names
         }
 
@@ -117,7 +121,9 @@ class ContrastiveAlignment(keras.layers.Layer):
             if presence is not None:
                 i, j = self.modality_names.index(first), self.modality_names.index(second)
                 mask = tf.cast(presence[:, i] * presence[:, j], tf.float32)
-            losses.append(info_nce(self.project(first, by_name[first]), self.project(second, by_name[second]), self.logit_scale, mask))
+            losses.append(info_nce(
+                self.project(first, by_name[first]), self.project(second, by_name[second]), self.logit_scale, mask
+            ))
         return tf.add_n(losses) / float(len(losses))
 
     def call(self, features, presence=None, training=None):

@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 from mmfusion_tf._keras import keras
+from mmfusion_tf._private_apis import compiled_loss, created_trainable_variables, sublayers
 
 
 @keras.saving.register_keras_serializable(package="mmfusion_tf")
@@ -56,7 +57,7 @@ class FusionModel(keras.Model):
     @property
     def output_keys(self):
         """Names of the dict outputs."""
-        outputs = self._outputs_struct
+        outputs = self.output  # a functional model's outputs as built (here a dict)
         return sorted(outputs) if isinstance(outputs, dict) else []
 
     @property
@@ -109,7 +110,7 @@ class FusionModel(keras.Model):
             y_pred = outputs[self.loss_output]
         loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
         heads = self.modality_heads() if outputs is not None else None
-        if heads is not None and self._compile_loss is not None:
+        if heads is not None and compiled_loss(self) is not None:
             loss = self._add_modality_losses(heads, loss, x, y, outputs, sample_weight, training)
         if training and getattr(self, "_penalties", None):
             loss = loss + sum(tf.cast(penalty(), loss.dtype) for penalty in self._penalties)
@@ -118,7 +119,7 @@ class FusionModel(keras.Model):
     def _add_modality_losses(self, heads, loss, x, y, outputs, sample_weight, training):
         """`loss` (fused head + extra losses) with the weighted modality-head losses added when training."""
         loss_fn = self.loss if isinstance(self.loss, keras.losses.Loss) else keras.losses.get(self.loss)
-        fused = self._compile_loss(y, outputs[self.loss_output], sample_weight)
+        fused = compiled_loss(self)(y, outputs[self.loss_output], sample_weight)
         modality = outputs[self.modality_output]
         weights = tf.cast(heads.loss_weights, loss.dtype)
         head_losses, shares = [], []
@@ -149,7 +150,7 @@ def _layers_by_path(model):
     found = {}
 
     def visit(layer, prefix):
-        for child in layer._flatten_layers(include_self=False, recursive=False):
+        for child in sublayers(layer):
             path = f"{prefix}{child.name}"
             if path not in found:
                 found[path] = child
@@ -163,7 +164,7 @@ def frozen_variables(model):
     """The variables created trainable but frozen since, as `{layer path: [index, ...]}`.
 
     The index counts the layer's own variables that were created trainable
-    (`layer._trainable_variables`), in creation order. Layers frozen as a
+    (`created_trainable_variables(layer)`), in creation order. Layers frozen as a
     whole (`layer.trainable = False`) are not listed: their config saves that.
 
     Example:
@@ -176,7 +177,7 @@ def frozen_variables(model):
     for path, layer in _layers_by_path(model).items():
         if not layer.trainable:  # frozen as a whole (every variable): its config says so
             continue
-        indices = [i for i, v in enumerate(layer._trainable_variables) if not v.trainable]
+        indices = [i for i, v in enumerate(created_trainable_variables(layer)) if not v.trainable]
         if indices:
             frozen[path] = indices
     return frozen
@@ -197,7 +198,7 @@ def freeze_variables(model, frozen):
                 f"The model config freezes variables of layer {path!r}, but the model has no such layer "
                 f"(it has {sorted(layers)[:20]}...). Was the file saved from a different model?"
             )
-        variables = layer._trainable_variables
+        variables = created_trainable_variables(layer)
         if indices and max(indices) >= len(variables):
             raise ValueError(
                 f"The model config freezes variable {max(indices)} of layer {path!r}, but that layer has "

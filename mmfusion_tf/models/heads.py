@@ -103,6 +103,9 @@ def default_metrics(head):
     if head.task == "multiclass":
         return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
     if head.task in ("binary", "multilabel"):
-        return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc", multi_label=head.task == "multilabel")]
+        return [
+            keras.metrics.BinaryAccuracy(name="accuracy"),
+            keras.metrics.AUC(name="auc", multi_label=head.task == "multilabel"),
+        ]
     return [keras.metrics.RootMeanSquaredError(name="rmse"), keras.metrics.MeanAbsoluteError(name="mae")]
 

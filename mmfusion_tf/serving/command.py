@@ -123,7 +123,8 @@ def add_serving_parsers(verbs):
     serve.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for new versions (0: never)")
     serve.add_argument("--no-warmup", action="store_true", help="skip assets.extra/tf_serving_warmup_requests")
     serve.add_argument("--max-message-mb", type=int, default=64, help="gRPC message size limit")
-    serve.add_argument("--rest-max-body-mb", type=float, help="largest REST body, 413 above (default: --max-message-mb)")
+    serve.add_argument("--rest-max-body-mb", type=float,
+                       help="largest REST body, 413 above (default: --max-message-mb)")
     serve.add_argument("--rest-timeout-seconds", type=float, default=30.0,
                        help="how long a REST read may wait for the client before the connection closes")
     serve.add_argument("--allow-version-labels-for-unavailable-models", action="store_true",

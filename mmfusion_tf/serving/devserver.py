@@ -3,10 +3,11 @@
 The real `tensorflow_model_server` cannot be installed on every machine (it ships in Google's apt
 repository and the `tensorflow/serving` Docker image), so this server speaks the same protocol for
 tests, notebooks and offline use: gRPC `PredictionService` (Predict, GetModelMetadata; Classify and
-Regress answer TF Serving's INVALID_ARGUMENT for a predict signature, else UNIMPLEMENTED, as does MultiInference) and `ModelService` (GetModelStatus,
-HandleReloadConfigRequest), plus the REST API, with TF Serving's version policies, labels, polling
-for new versions, warmup replay, status codes and messages. It is a development server: one Python
-process, no batching, optional TLS on gRPC only. In production run `tensorflow/serving`:
+Regress answer TF Serving's INVALID_ARGUMENT for a predict signature, else UNIMPLEMENTED, as does
+MultiInference) and `ModelService` (GetModelStatus, HandleReloadConfigRequest), plus the REST API,
+with TF Serving's version policies, labels, polling for new versions, warmup replay, status codes
+and messages. It is a development server: one Python process, no batching, optional TLS on gRPC
+only. In production run `tensorflow/serving`:
 
     docker run -p 8500:8500 -p 8501:8501 -v "$PWD/exports/demo:/models/demo" \\
         -e MODEL_NAME=demo tensorflow/serving
@@ -136,9 +137,11 @@ def _body_length_error(method, headers, max_body_bytes):
         return 411, {"error": "Length Required: send the body with a Content-Length (chunked bodies are not accepted)"}
     text = headers.get("Content-Length")
     if text is None:
-        return (411, {"error": "Length Required: a POST request needs a Content-Length header"}) if method == "POST" else None
+        return ((411, {"error": "Length Required: a POST request needs a Content-Length header"})
+                if method == "POST" else None)
     if not text.strip().isdigit():
-        return 400, {"error": f"Malformed request: Content-Length must be a non-negative integer. Received: {text!r:.40}"}
+        return 400, {"error": "Malformed request: Content-Length must be a non-negative integer. "
+                              f"Received: {text!r:.40}"}
     if int(text) > max_body_bytes:
         return 413, {"error": f"Payload Too Large: the body has {int(text)} bytes, more than the limit of "
                               f"{max_body_bytes} (--rest-max-body-mb)"}

@@ -7,7 +7,6 @@ Example:
 """
 
 from mmfusion_tf.training.calibration import calibrate
-from mmfusion_tf.training.compare import compare_fusion
 from mmfusion_tf.training.dead_backbones import DeadBackboneCheck, DeadBackboneWarning, dead_backbones
 from mmfusion_tf.models.contrastive import ContrastiveAlignment, info_nce, paired_similarity
 from mmfusion_tf.training.distribute import make_strategy
@@ -21,8 +20,9 @@ from mmfusion_tf.training.stages import set_backbones_trainable, stage_learning_
 from mmfusion_tf.training.trainer import Trainer
 
 __all__ = [
-    "BestWeights", "GradientBlending", "calibrate", "compare_fusion",
-    "ContrastiveAlignment", "DeadBackboneCheck", "DeadBackboneWarning", "L2SPPenalty", "SmoothedSparseCategoricalCrossentropy", "Trainer", "apply_precision",
+    "BestWeights", "GradientBlending", "calibrate",
+    "ContrastiveAlignment", "DeadBackboneCheck", "DeadBackboneWarning", "L2SPPenalty",
+    "SmoothedSparseCategoricalCrossentropy", "Trainer", "apply_precision",
     "classification_metrics", "dead_backbones", "info_nce", "make_strategy", "paired_similarity", "regression_metrics",
     "resolve_precision", "set_backbones_trainable", "stage_learning_rate", "task_loss",
 ]

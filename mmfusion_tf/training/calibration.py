@@ -22,6 +22,8 @@ import itertools
 import numpy as np
 import tensorflow as tf
 
+from mmfusion_tf.models.predictions import as_arrays, predict
+
 
 MAX_PATTERN_MODALITIES = 4  # 2**M - 1 passes over the validation data; beyond this only "all present"
 
@@ -112,8 +114,6 @@ def calibrate(model, config, data, batch_size=64):
         "loss", "loss_fused_only"}}}`, or None when the model has no blend to fit
         (a regression model without modality heads).
     """
-    from mmfusion_tf.evaluation.predictions import as_arrays, predict
-
     try:
         blend = model.get_layer("decision_blend")
     except ValueError:
@@ -150,7 +150,8 @@ def calibrate(model, config, data, batch_size=64):
         head_names = [names[k] for k in present] if blend.num_modalities else []
         summary["+".join(pattern)] = {
             "weights": {n: round(float(w), 4) for n, w in zip(head_names + ["fused"], weights)},
-            "temperature": round(float(temperature), 4), "loss": round(loss, 5), "loss_fused_only": round(fused_only[2], 5),
+            "temperature": round(float(temperature), 4), "loss": round(loss, 5),
+            "loss_fused_only": round(fused_only[2], 5),
         }
     blend.set_blend(table, temperatures)
     return {"patterns": summary}

@@ -31,7 +31,9 @@ def stage_callbacks(output_dir, stage, training, has_validation, extra=(), befor
     """
     monitor = training.monitor if has_validation else training.monitor.replace("val_", "")
     callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(output_dir, "backup", stage.name), save_freq="epoch", delete_checkpoint=True),
+        keras.callbacks.BackupAndRestore(
+            os.path.join(output_dir, "backup", stage.name), save_freq="epoch", delete_checkpoint=True
+        ),
         keras.callbacks.LearningRateScheduler(lambda epoch, _: stage_learning_rate(stage, epoch)),
     ]
     if training.checkpoints:
@@ -45,7 +47,9 @@ def stage_callbacks(output_dir, stage, training, has_validation, extra=(), befor
         ]
     if int(training.early_stopping_patience) > 0:
         callbacks.append(
-            keras.callbacks.EarlyStopping(monitor=monitor, patience=int(training.early_stopping_patience), restore_best_weights=True)
+            keras.callbacks.EarlyStopping(
+                monitor=monitor, patience=int(training.early_stopping_patience), restore_best_weights=True
+            )
         )
     callbacks += list(before_logs)
     os.makedirs(os.path.join(output_dir, "logs"), exist_ok=True)

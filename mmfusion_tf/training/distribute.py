@@ -6,9 +6,11 @@ dataset between them). `multi_worker` reads the cluster from the `TF_CONFIG`
 environment variable and must be created at program start, before other
 TensorFlow ops run.
 
-Keras 3 (checked up to 3.15) cannot `fit` under a multi-worker strategy
-as shipped (keras-team/keras#20329); `make_strategy` installs
-`patch_keras_distributed_training`, which fixes the two places that fail.
+Keras 3.15 cannot `fit` under a multi-worker strategy as shipped, nor on
+string inputs under several local replicas (keras-team/keras#20329);
+`make_strategy` fixes those steps for the models built under the strategy
+it returns (`fix_keras_distribution`), and only on the Keras releases the
+fix is known for. Other strategies and models train with Keras as shipped.
 
 Example:
 
@@ -26,6 +28,7 @@ import os
 
 import tensorflow as tf
 
+from mmfusion_tf._private_apis import fix_keras_distribution
 from mmfusion_tf.config import STRATEGIES
 
 _TF_CONFIG_EXAMPLE = (
@@ -51,7 +54,9 @@ def read_tf_config(environ=None):
         raise ValueError(f"`TF_CONFIG` must be a JSON object. Received: TF_CONFIG={text!r}")
     cluster, task = config.get("cluster"), config.get("task")
     if not isinstance(cluster, dict) or not all(isinstance(v, list) for v in cluster.values()):
-        raise ValueError(f"`TF_CONFIG` needs a `cluster` mapping task types to address lists. Received: TF_CONFIG={text!r}")
+        raise ValueError(
+            f"`TF_CONFIG` needs a `cluster` mapping task types to address lists. Received: TF_CONFIG={text!r}"
+        )
     if not isinstance(task, dict) or "type" not in task or "index" not in task:
         raise ValueError(f"`TF_CONFIG` needs a `task` with `type` and `index`. Received: TF_CONFIG={text!r}")
     if task["type"] != "evaluator":  # the evaluator is not listed in the cluster
@@ -80,63 +85,12 @@ def is_chief(environ=None):
     return task_type == "worker" and index == 0 and "chief" not in config["cluster"]
 
 
-def _first_local_replica(strategy, value):
-    if isinstance(value, tf.distribute.DistributedValues):
-        return strategy.experimental_local_results(value)[0]
-    return value
-
-
-def _symbolic_build_from_local_replica(self, iterator=None, data_batch=None):
-    # Keras' TensorFlowTrainer._maybe_symbolic_build, minus the cross-worker
-    # reduce of the input batch: one replica's batch has the shapes it needs.
-    if self._distribute_strategy is None:
-        return
-    if iterator is not None:
-        for _, _, batches in iterator:
-            data_batch = tf.nest.map_structure(
-                lambda v: _first_local_replica(self.distribute_strategy, v), next(batches)
-            )
-            break
-    with self.distribute_strategy.scope():
-        self._symbolic_build(data_batch=data_batch)
-
-
-def _multi_worker(strategy):
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode()
-
-
-def _mean_over_workers(reduce_per_replica):
-    # Keras averages step logs (scalars) across workers with `axis=0`, which
-    # fails on scalars; averaging across replicas (`axis=None`) is what it means.
-    def reduce(values, strategy, reduction):
-        if reduction == "auto" and _multi_worker(strategy):
-            return tf.nest.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
-        return reduce_per_replica(values, strategy, reduction)
-
-    reduce.patched_by_mmfusion = True
-    return reduce
-
-
-def patch_keras_distributed_training():
-    """Lets Keras 3 `fit`/`evaluate` run under `MultiWorkerMirroredStrategy`.
-
-    Keras 3 (checked up to 3.15) fails there in two places: before training
-    it MEAN-reduces the first *input batch* across workers to learn its
-    shapes, which fails for any `(features, label)` structure and for string
-    inputs (keras-team/keras#20329); and it averages each step's scalar logs
-    with `axis=0`. This reads the shapes from the first local replica and
-    averages logs with `axis=None`. Applied once per process by
-    `make_strategy`; single-device training is unchanged. Returns whether the
-    patch is in place (False when this Keras has other internals).
-    """
-    from keras.src.backend.tensorflow import trainer
-
-    if not hasattr(trainer, "reduce_per_replica") or not hasattr(trainer.TensorFlowTrainer, "_maybe_symbolic_build"):
+def _spans_workers(tf_config):
+    """Whether this process trains with other workers (`TF_CONFIG` lists several chief/worker tasks)."""
+    if not tf_config or tf_config["task"]["type"] not in ("chief", "worker"):
         return False
-    trainer.TensorFlowTrainer._maybe_symbolic_build = _symbolic_build_from_local_replica
-    if not getattr(trainer.reduce_per_replica, "patched_by_mmfusion", False):
-        trainer.reduce_per_replica = _mean_over_workers(trainer.reduce_per_replica)
-    return True
+    cluster = tf_config["cluster"]
+    return len(cluster.get("chief", [])) + len(cluster.get("worker", [])) > 1
 
 
 def _tpu_strategy(tpu):
@@ -166,7 +120,8 @@ def make_strategy(name="default", tpu=None):
             or `"local"` (TPU VM); None lets the resolver find it (Cloud).
 
     Returns:
-        A `tf.distribute.Strategy`.
+        A `tf.distribute.Strategy`. Keras' distributed `fit` is fixed for the
+        models built under its scope while it lives (see the module docs).
     """
     if name not in STRATEGIES:
         raise ValueError(f"`strategy` must be one of {list(STRATEGIES)}. Received: strategy={name!r}")
@@ -177,9 +132,12 @@ def make_strategy(name="default", tpu=None):
             "`strategy='multi_worker'` needs the `TF_CONFIG` environment variable describing the "
             f"cluster and this process's task, e.g. {_TF_CONFIG_EXAMPLE}. Received: TF_CONFIG unset."
         )
-    patch_keras_distributed_training()
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    return _tpu_strategy(tpu)
+        strategy = tf.distribute.MirroredStrategy()
+    elif name == "multi_worker":
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    else:
+        strategy = _tpu_strategy(tpu)
+    spans_workers = name == "multi_worker" and _spans_workers(read_tf_config())
+    fix_keras_distribution(strategy, average_logs_over_workers=spans_workers)
+    return strategy

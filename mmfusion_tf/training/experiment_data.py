@@ -12,6 +12,7 @@ Example:
 """
 
 import os
+from dataclasses import replace
 
 import numpy as np
 
@@ -43,7 +44,8 @@ def _split_source(source, experiment, with_test=True):
     if base_dir is not None:  # a manifest: its relative file paths must survive the split
         columns = _absolute_file_columns(columns, experiment, base_dir)
     if data.label_column not in columns:
-        raise KeyError(f"data.label_column={data.label_column!r} is not a column of the training data. Available: {sorted(columns)}")
+        raise KeyError(f"data.label_column={data.label_column!r} is not a column of the training data. "
+                       f"Available: {sorted(columns)}")
     labels = [str(v) for v in columns[data.label_column]]
     groups = None
     if data.group_column:
@@ -55,7 +57,8 @@ def _split_source(source, experiment, with_test=True):
     parts = stratified_split(labels, [f / total for _, f in used], seed=experiment.training.seed, groups=groups)
     out = {name: None for name in SPLITS}
     for (name, _), index in zip(used, parts):
-        out[name] = {c: (np.asarray(v, dtype=object) if isinstance(v, list) else np.asarray(v))[index] for c, v in columns.items()}
+        out[name] = {c: (np.asarray(v, dtype=object) if isinstance(v, list) else np.asarray(v))[index]
+                     for c, v in columns.items()}
     return out
 
 
@@ -80,24 +83,18 @@ def experiment_sources(experiment, train=None, validation=None, test=None):
     return given
 
 
-def dataset_options(experiment):
-    """The `make_dataset` arguments every split of `experiment` shares."""
-    data = experiment.data
-    return dict(
-        label=data.label_column, columns=data.columns or None, batch_size=data.batch_size, seed=experiment.training.seed,
-        on_error=data.on_error, missing_numeric=data.missing_numeric,
-    )
-
-
 def experiment_datasets(experiment, sources, report=None):
     """Batched datasets `(train, validation, test)` (None where a source is absent).
 
     Train and validation, read every epoch, use `data.cache`; test, read once, is never cached.
     """
-    data, common = experiment.data, dataset_options(experiment)
-    train = make_dataset(sources["train"], experiment.model, training=True, augment=data.augment, cache=data.cache, report=report, **common)
-    validation = make_dataset(sources["validation"], experiment.model, cache=data.cache, **common) if sources["validation"] is not None else None
-    test = make_dataset(sources["test"], experiment.model, cache=None, **common) if sources["test"] is not None else None
+    data, seed = experiment.data, experiment.training.seed
+    train = make_dataset(sources["train"], experiment.model, data, training=True, seed=seed, report=report)
+    validation, test = None, None
+    if sources["validation"] is not None:
+        validation = make_dataset(sources["validation"], experiment.model, data, seed=seed)
+    if sources["test"] is not None:
+        test = make_dataset(sources["test"], experiment.model, replace(data, cache=None), seed=seed)
     return train, validation, test
 
 
@@ -134,7 +131,8 @@ def adapt_target(experiment, source):
     labels = np.asarray(training_labels(experiment, source), "float64").reshape(-1)
     labels = labels[np.isfinite(labels)]
     if not len(labels):
-        raise ValueError(f"data.label_column={experiment.data.label_column!r} has no finite value in the training data.")
+        raise ValueError(
+            f"data.label_column={experiment.data.label_column!r} has no finite value in the training data.")
     std = float(labels.std())
     head.target_stats = [float(labels.mean()), std if std > 0 else 1.0]
 
@@ -174,6 +172,7 @@ def balanced_class_weights(experiment, source):
     """`{class id: weight}` inversely proportional to the training label counts of `source`."""
     head = experiment.model.head
     if head.task not in ("multiclass", "binary"):  # ExperimentConfig.validate says so first; direct callers too
-        raise ValueError(f"training.class_weights='balanced' needs a multiclass or binary head. Received: task={head.task!r}")
+        raise ValueError(
+            f"training.class_weights='balanced' needs a multiclass or binary head. Received: task={head.task!r}")
     labels = training_labels(experiment, source).astype(int)
     return class_weights(labels, num_classes=head.class_count)

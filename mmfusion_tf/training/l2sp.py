@@ -8,6 +8,7 @@ decay towards zero, limits forgetting during fine-tuning.
 
 import tensorflow as tf
 
+from mmfusion_tf._private_apis import created_trainable_variables
 from mmfusion_tf.training.stages import hub_encoders
 
 
@@ -19,7 +20,7 @@ def backbone_variables(model):
     """
     variables, seen = [], set()
     for layer in hub_encoders(model):
-        for v in layer._trainable_variables:
+        for v in created_trainable_variables(layer):  # frozen modules too: their weights may train later
             if id(v) not in seen:
                 seen.add(id(v))
                 variables.append(v)

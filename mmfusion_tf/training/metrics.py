@@ -2,6 +2,23 @@
 
 import numpy as np
 
+# Metric names containing one of these are minimised; anything else is maximised.
+LOWER_IS_BETTER = ("loss", "rmse", "mae", "mse", "error", "crossentropy", "latency", "params")
+
+
+def lower_is_better(name):
+    """True for losses, errors, latency and size (`val_loss`, `rmse`, `latency_ms`...); False for
+    anything else (accuracy, F1, AUC, R²...).
+
+    Example:
+
+    >>> lower_is_better("val_rmse"), lower_is_better("macro_f1")
+    (True, False)
+    """
+    lowered = name.lower()
+    return any(word in lowered for word in LOWER_IS_BETTER)
+
+
 
 def confusion_matrix(y_true, y_pred, num_classes):
     """`[num_classes, num_classes]` counts, rows = true class, columns = predicted."""

@@ -18,6 +18,7 @@ Example:
 import numpy as np
 
 from mmfusion_tf._keras import keras
+from mmfusion_tf.training.metrics import lower_is_better
 from mmfusion_tf.training.model import compile_stage
 from mmfusion_tf.training.stages import set_backbones_trainable
 
@@ -71,8 +72,6 @@ class BestWeights(keras.callbacks.Callback):
 
     def __init__(self, monitor="val_loss"):
         super().__init__()
-        from mmfusion_tf.evaluation.metrics import lower_is_better
-
         self.monitor = monitor
         self.lower = lower_is_better(monitor)
         self.stage = None

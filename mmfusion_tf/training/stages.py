@@ -2,12 +2,13 @@
 
 import math
 
+from mmfusion_tf._private_apis import sublayers
 from mmfusion_tf.backbones.hub_encoder import HubEncoder
 
 
 def hub_encoders(layer):
     """Every `HubEncoder` inside `layer` (itself included), in tracking order."""
-    return [sub for sub in layer._flatten_layers(include_self=True, recursive=True) if isinstance(sub, HubEncoder)]
+    return [sub for sub in [layer, *sublayers(layer, recursive=True)] if isinstance(sub, HubEncoder)]
 
 
 def set_backbones_trainable(model, config, backbones):
@@ -40,7 +41,9 @@ def set_backbones_trainable(model, config, backbones):
         encoder.trainable = backbones != "frozen"
         if isinstance(backbones, (int, float)) and not isinstance(backbones, bool):
             for hub in hubs:
-                weights = [v for v in hub._trainable_variables]
+                # `encoder.trainable = True` just made every variable the module created trainable
+                # trainable again, so these are all of them, in creation order.
+                weights = list(hub.trainable_weights)
                 keep_frozen = len(weights) - int(math.ceil(float(backbones) * len(weights)))
                 for i, v in enumerate(weights):
                     v.trainable = i >= keep_frozen

@@ -11,7 +11,7 @@ Example:
 >>> experiment = ExperimentConfig.from_yaml("experiment.yaml")
 >>> trainer = Trainer(experiment, "runs/first")
 >>> history = trainer.fit()          # frozen stage, then fine-tuning
->>> report = trainer.evaluate()      # report.json + PNGs in runs/first/
+>>> report = evaluation.write_run_report(trainer)   # report.json + PNGs in runs/first/
 """
 
 import contextlib
@@ -34,7 +34,7 @@ from mmfusion_tf.training.experiment_data import (
 )
 from mmfusion_tf.training.files import fingerprint, write_json_atomic
 from mmfusion_tf.training.gradient_blending import GradientBlending
-from mmfusion_tf.training.history import read_csv_log, stage_histories
+from mmfusion_tf.training.history import read_csv_log
 from mmfusion_tf.training.model import WARMUP_STAGE, build_experiment_model, training_columns
 from mmfusion_tf.training.precision import apply_precision
 from mmfusion_tf.training.stage_loop import BestWeights, run_stages
@@ -90,7 +90,9 @@ class Trainer:
         alignment if configured."""
         adapt_target(self.experiment, (self.sources or {}).get("train"))
         with self.strategy.scope():
-            self.model, self.l2sp = build_experiment_model(self.experiment, training_columns(self.experiment, self.sources))
+            self.model, self.l2sp = build_experiment_model(
+                self.experiment, training_columns(self.experiment, self.sources)
+            )
         return self.model
 
     def stage_plan(self):
@@ -186,7 +188,8 @@ class Trainer:
                 extra.append(DeadBackboneCheck(self.train_ds, self.experiment.model))
                 checked_backbones.append(stage.name)
             callbacks = stage_callbacks(
-                work_dir, stage, training, validation is not None, extra, before_logs=[] if warmup or blending is None else [blending]
+                work_dir, stage, training, validation is not None, extra,
+                before_logs=[] if warmup or blending is None else [blending],
             )
             with quiet_dataset_end():
                 self.model.fit(
@@ -259,23 +262,3 @@ class Trainer:
         self.model.save_weights(self._best_path())
         self.model.set_weights(current)
 
-    # --- evaluation ----------------------------------------------------------
-
-    def evaluate(self, data=None, output_dir=None, **report_options):
-        """Writes `report.json` and the PNGs for `data` (default: the test split,
-        else validation); returns the report.
-
-        `report_options` go to `write_report` (`analyses`, `analysis_examples`, `verbose`).
-        """
-        from mmfusion_tf.evaluation import write_report
-
-        data = data if data is not None else (self.test_ds if self.test_ds is not None else self.val_ds)
-        if data is None:
-            raise ValueError("Nothing to evaluate on: give `data` or configure data.test / data.validation.")
-        state = self.state or {}
-        training = {key: state[key] for key in ("selected", "calibration") if state.get(key)}
-        return write_report(
-            output_dir or self.output_dir, self.model, data, self.experiment.model,
-            history=stage_histories(self.history), seed=self.experiment.training.seed, training=training or None,
-            **report_options,
-        )

@@ -36,12 +36,12 @@ from mmfusion_tf.tuning.metrics import tuning_metrics
 from mmfusion_tf.tuning.space import (
     SCALAR_KEYS,
     WEIGHT_PREFIX,
-    WEIGHTED_METHODS,
     as_experiment,
     as_search_space,
     contains,
     hp_to_experiment,
     is_integer_range,
+    weighted_methods,
 )
 
 PARAMS_METRIC = "params"
@@ -109,8 +109,8 @@ class FusionHyperModel(keras_tuner.HyperModel):
         tunable: as `keras_tuner.HyperModel`.
 
     The hyperparameters are `fusion_method`, `weight.<modality>` (active
-    for `weighted_sum`/`late`), `<method>.<option>` (active for that
-    method), and `projection_dim`, `dropout`, `modality_dropout`,
+    for the `weighted` layers: `weighted_sum`, `late`), `<method>.<option>`
+    (active for that method), and `projection_dim`, `dropout`, `modality_dropout`,
     `learning_rate`, `fine_tune_learning_rate`, `unfreeze_fraction`,
     `auxiliary_weight` (per-modality head loss weight), as the
     space lists them; their defaults are the base config's values when the
@@ -180,7 +180,7 @@ class FusionHyperModel(keras_tuner.HyperModel):
             return hp.conditional_scope("fusion_method", possible) if tuned else contextlib.nullcontext()
 
         if space.fusion_weights is not None:
-            scope = when(WEIGHTED_METHODS)
+            scope = when(weighted_methods())
             if scope is not None:
                 with scope:
                     for name in base.model.modality_names:
@@ -264,7 +264,9 @@ class FusionHyperModel(keras_tuner.HyperModel):
                 )
             return history.history
 
-        histories = run_stages(model, experiment, todo, fit_stage, compile_fn=self._compile, compiled=stages[0], best=best)
+        histories = run_stages(
+            model, experiment, todo, fit_stage, compile_fn=self._compile, compiled=stages[0], best=best
+        )
         if best is not None:
             best.restore(model)  # the trial's model ends with its best epoch's weights, whichever stage it was in
         metrics, _ = merge_stages(histories)

@@ -15,7 +15,7 @@ Objective(name="val_f1_macro", direction="max")
 """
 
 from mmfusion_tf._keras import keras
-from mmfusion_tf.evaluation.metrics import lower_is_better
+from mmfusion_tf.training.metrics import lower_is_better
 from mmfusion_tf.models.heads import default_metrics
 
 ops = keras.ops

@@ -25,7 +25,6 @@ import json
 import os
 
 import keras_tuner
-from keras_tuner.src.distribute import utils as distribute_utils
 
 from mmfusion_tf.training.experiment_data import (
     adapt_target,
@@ -46,10 +45,25 @@ SETTINGS_FILE = "tune_settings.json"
 
 
 def role():
-    """"chief", "worker" (KerasTuner's distributed mode) or "single"."""
-    if not distribute_utils.has_chief_oracle():
+    """"chief", "worker" (KerasTuner's distributed mode) or "single", from KerasTuner's environment variables.
+
+    KerasTuner's documented protocol (its distributed-tuning guide): a search
+    is distributed when `KERASTUNER_ORACLE_IP` is set, which then needs
+    `KERASTUNER_ORACLE_PORT` and `KERASTUNER_TUNER_ID`; a tuner id containing
+    "chief" serves the oracle. KerasTuner has no public function for it.
+
+    Example:
+
+    >>> os.environ.update(KERASTUNER_ORACLE_IP="10.0.0.1", KERASTUNER_ORACLE_PORT="8000", KERASTUNER_TUNER_ID="tuner0")
+    >>> role()
+    'worker'
+    """
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
         return "single"
-    return "chief" if distribute_utils.is_chief_oracle() else "worker"
+    for name in ("KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID"):
+        if name not in os.environ:
+            raise RuntimeError(f"Environment variable KERASTUNER_ORACLE_IP is set, but {name} is not: set both.")
+    return "chief" if "chief" in os.environ["KERASTUNER_TUNER_ID"] else "worker"
 
 
 def make_tuner(
@@ -156,7 +170,9 @@ def tune(
     sources = experiment_sources(experiment, train, validation)
     train_ds, val_ds, _ = experiment_datasets(experiment, {**sources, "test": None})  # the search never tests
     adapt_target(experiment, sources["train"])
-    hypermodel = FusionHyperModel(experiment, space, adapt_data=training_columns(experiment, sources), cost_aware=cost_aware)
+    hypermodel = FusionHyperModel(
+        experiment, space, adapt_data=training_columns(experiment, sources), cost_aware=cost_aware
+    )
     search = make_tuner(
         tuner, hypermodel, objective, directory=output_dir, max_trials=max_trials, max_epochs=budget, seed=seed,
         overwrite=overwrite, hyperband_factor=hyperband_factor,

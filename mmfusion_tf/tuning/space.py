@@ -22,11 +22,15 @@ A parameter is `{values: [...]}` (a choice), `{min, max[, step][, sampling]}`
 columns of `trials.csv`) are the keys above, except:
 
 - `fusion_weights` -> `weight.<modality>` per modality (raw α, β, γ…),
-  active when the method is `weighted_sum` or `late`; `hp_to_experiment`
-  normalises them to sum to 1 and passes them as the layer's `weights`
-  (with `mode`, `fixed` by default);
+  active when the method's layer is `weighted` (`weighted_sum`, `late`);
+  `hp_to_experiment` normalises them to sum to 1 and passes them as the
+  layer's `weights` (with `mode`, `fixed` by default);
 - `fusion_options` -> `<method>.<option>` (e.g. `low_rank.rank`), active
-  when `fusion_method` is that method.
+  when `fusion_method` is that method; the options are those the layer
+  declares (`mmfusion_tf.fusion.spec(method).options`).
+
+The default space asks the fusion layers which methods it tries and which
+of their options it searches (`in_default_space`, `search_space`).
 
 The `hp.*` calls that turn a space into hyperparameters live in
 `mmfusion_tf.tuning.hypermodel`; this module only checks spaces and applies
@@ -43,7 +47,6 @@ Example:
 
 import copy
 import dataclasses
-import inspect
 import math
 import numbers
 from dataclasses import dataclass, field
@@ -51,13 +54,14 @@ from typing import Any, Optional
 
 import yaml
 
+from mmfusion_tf import fusion as fusion_layers
 from mmfusion_tf.config import ExperimentConfig, ModelConfig, TrainingConfig, _check_keys
 
 SCALAR_KEYS = (
     "projection_dim", "dropout", "modality_dropout", "learning_rate", "fine_tune_learning_rate", "unfreeze_fraction",
     "auxiliary_weight",
 )
-WEIGHTED_METHODS = ("weighted_sum", "late")
+WEIGHT_OPTIONS = ("weights", "mode")  # of a `weighted` layer: set from `fusion_weights`, not `fusion_options`
 WEIGHT_MODES = ("fixed", "softmax")
 WEIGHT_PREFIX = "weight."
 TUNER_PREFIX = "tuner/"
@@ -74,13 +78,8 @@ _BOUNDS = {
     "auxiliary_weight": (0.0, math.inf, True, False, False),
 }
 
-# The built-in space; `tuning/default_space.yaml` holds the same (a test keeps them equal).
-DEFAULT_SPACE = {
-    "fusion_method": {"values": ["weighted_sum", "concat", "attention", "gated", "low_rank", "transformer", "late"]},
-    "fusion_options": {
-        "low_rank": {"rank": {"values": [2, 4, 8]}},
-        "transformer": {"num_heads": {"values": [1, 2, 4]}},
-    },
+# The built-in space besides `fusion_method` and `fusion_options`, which the fusion layers give (`_default_space`).
+_DEFAULT_SETTINGS = {
     "fusion_weights": {"min": 0.05, "max": 1.0, "step": 0.05, "default": 0.5, "mode": "fixed"},
     "projection_dim": {"values": [16, 32, 64, 128]},
     "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
@@ -89,6 +88,24 @@ DEFAULT_SPACE = {
     "fine_tune_learning_rate": {"min": 1e-5, "max": 1e-3, "sampling": "log"},
     "unfreeze_fraction": {"values": [0.25, 0.5, 1.0]},
 }
+
+
+def weighted_methods():
+    """The fusion methods whose layer has one global weight per modality (`fusion_weights` tunes them)."""
+    return [m for m in fusion_layers.available() if fusion_layers.spec(m).weighted]
+
+
+def _default_space():
+    """The built-in space as a dict: the methods whose layers are `in_default_space`, their `search_space`,
+    and `_DEFAULT_SETTINGS`."""
+    layers = {m: fusion_layers.spec(m) for m in fusion_layers.available()}
+    methods = [m for m, layer in layers.items() if layer.in_default_space]
+    options = {m: copy.deepcopy(layers[m].search_space) for m in methods if layers[m].search_space}
+    return {"fusion_method": {"values": methods}, "fusion_options": options, **copy.deepcopy(_DEFAULT_SETTINGS)}
+
+
+# The built-in space; `tuning/default_space.yaml` holds the same (a test keeps them equal).
+DEFAULT_SPACE = _default_space()
 
 
 # === Parameters ===
@@ -203,15 +220,6 @@ def _check_bounds(param, key, where):
             raise ValueError(f"{where} must hold {kind} in {interval}. Received: {value!r}")
 
 
-def fusion_option_names(method):
-    """Options of a fusion method that a space may tune (the layer's constructor arguments)."""
-    from mmfusion_tf import fusion
-
-    params = inspect.signature(fusion.get(method).__init__).parameters
-    excluded = ("self", "kwargs", "projection_dim", "num_outputs", "activation", "weights", "mode")
-    return sorted(p for p in params if p not in excluded)
-
-
 # === Search space ===
 
 
@@ -222,7 +230,8 @@ class SearchSpace:
     Args:
         fusion_method: choice of `mmfusion_tf.fusion.available()` names.
         fusion_options: `{method: {option: param}}`, active only when the
-            method is chosen (e.g. `{"low_rank": {"rank": {"values": [2, 4]}}}`).
+            method is chosen (e.g. `{"low_rank": {"rank": {"values": [2, 4]}}}`);
+            the options a layer declares, except `weights` and `mode`.
         fusion_weights: range or choice of the raw per-modality weights
             α/β/γ… (normalised to sum to 1), plus `mode` ("fixed" or
             "softmax": learnable, initialised from them).
@@ -264,36 +273,27 @@ class SearchSpace:
 
     def validate(self, where="search space"):
         """Checks every entry and puts it in canonical form; returns self."""
-        from mmfusion_tf import fusion
-
         if self.fusion_method is not None:
             self.fusion_method = check_param(self.fusion_method, f"{where}.fusion_method")
             if "min" in self.fusion_method:
                 raise ValueError(f"{where}.fusion_method must be a choice or a fixed name, not a range.")
-            unknown = [m for m in candidates(self.fusion_method) if m not in fusion.available()]
-            if unknown:
-                raise ValueError(
-                    f"{where}.fusion_method has unknown method(s) {unknown}. Allowed values: {fusion.available()}"
-                )
+            for method in candidates(self.fusion_method):
+                fusion_layers.spec(method, f"{where}.fusion_method")
         if not isinstance(self.fusion_options, dict):
             raise ValueError(
                 f"{where}.fusion_options must map method -> {{option: param}}. Received: {self.fusion_options!r}"
             )
         options = {}
         for method, params in self.fusion_options.items():
-            if method not in fusion.available():
-                raise ValueError(
-                    f"{where}.fusion_options.{method} is not a fusion method. Allowed values: {fusion.available()}"
-                )
+            fusion_layers.spec(method, f"{where}.fusion_options")
             methods = self.method_values()
             if methods is not None and method not in methods:
                 raise ValueError(
                     f"{where}.fusion_options.{method} is never active: fusion_method values are {methods}."
                 )
-            allowed = fusion_option_names(method)
             if not isinstance(params, dict):
                 raise ValueError(f"{where}.fusion_options.{method} must map option -> param. Received: {params!r}")
-            _check_keys_of(params, allowed, f"{where}.fusion_options.{method}")
+            fusion_layers.check_options(method, params, f"{where}.fusion_options.{method}", exclude=WEIGHT_OPTIONS)
             options[method] = {
                 name: check_param(spec, f"{where}.fusion_options.{method}.{name}") for name, spec in params.items()
             }
@@ -338,8 +338,8 @@ class SearchSpace:
 
 
 def default_search_space():
-    """The built-in space (the same as `tuning/default_space.yaml`)."""
-    return SearchSpace.from_dict(DEFAULT_SPACE)
+    """The built-in space (the same as `tuning/default_space.yaml`), asked from the fusion layers on each call."""
+    return SearchSpace.from_dict(_default_space())
 
 
 def search_space_from_yaml(path):
@@ -466,7 +466,7 @@ def hp_to_experiment(base_config, hp_values, space=None, epochs=None):
 
     names = model.modality_names
     raw = {name[len(WEIGHT_PREFIX):]: values.pop(name) for name in list(values) if name.startswith(WEIGHT_PREFIX)}
-    if raw and method in WEIGHTED_METHODS:
+    if raw and method in weighted_methods():
         missing = [n for n in names if n not in raw]
         if missing or len(raw) != len(names):
             raise ValueError(

@@ -39,7 +39,11 @@ def test_image_encoder_maps_grey_scale_to_rgb(hub_dir):
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"image_size": (0, 8)}, "image_size"), ({"value_range": (1.0, 0.0)}, "value_range"), ({"channels": 2}, "channels")],
+    [
+        ({"image_size": (0, 8)}, "image_size"),
+        ({"value_range": (1.0, 0.0)}, "value_range"),
+        ({"channels": 2}, "channels"),
+    ],
 )
 def test_image_encoder_argument_errors(hub_dir, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -56,7 +60,9 @@ def test_text_encoder_bert_style_pair(hub_dir):
     features = encoder(text)
     assert features.shape == (3, hm.TEXT_DIM)
     tokens = encoder.tokenizer(text)
-    np.testing.assert_allclose(features.numpy(), HubEncoder(hub_dir["bert_encoder"], output_key="pooled_output")(tokens).numpy(), atol=1e-6)
+    np.testing.assert_allclose(
+        features.numpy(), HubEncoder(hub_dir["bert_encoder"], output_key="pooled_output")(tokens).numpy(), atol=1e-6
+    )
     _round_trip(encoder)
 
 
@@ -126,7 +132,8 @@ def test_tabular_encoder_standardises_embeds_and_flags_missing():
     encoder = TabularEncoder(["beds", "price"], {"city": ["boston", "cambridge"]}, embedding_dim=3)
     encoder.adapt({"beds": [1.0, 3.0, np.nan], "price": [10.0, 20.0, 30.0]})
     assert encoder.numeric_stats["beds"] == [2.0, 1.0]
-    out = encoder({"beds": tf.constant([3.0, np.nan]), "price": tf.constant([20.0, 20.0]), "city": tf.constant(["boston", "nowhere"])})
+    out = encoder({"beds": tf.constant([3.0, np.nan]), "price": tf.constant([20.0, 20.0]),
+                   "city": tf.constant(["boston", "nowhere"])})
     assert out.shape == (2, 2 * 2 + 3)
     values = out.numpy()
     np.testing.assert_allclose(values[:, 0], [1.0, 0.0])  # (3-2)/1 ; missing -> 0

@@ -133,4 +133,6 @@ def test_keras_file_round_trip_keeps_fine_tuned_weights(hub_dir, tmp_path):
     path = str(tmp_path / "model.keras")
     model.save(path)
     reloaded = keras.models.load_model(path)
-    np.testing.assert_allclose(reloaded.predict(_images(4, 9), verbose=0), model.predict(_images(4, 9), verbose=0), atol=1e-6)
+    np.testing.assert_allclose(
+        reloaded.predict(_images(4, 9), verbose=0), model.predict(_images(4, 9), verbose=0), atol=1e-6
+    )

@@ -62,17 +62,20 @@ def test_claims_hold_when_the_default_fused_model_beats_every_single_modality():
     halved = out[f"degraded AV-digits: {results.DEFAULT} error <= 0.5 x the best single modality's (image only)"]
     assert halved["holds"] and halved["measured"] == pytest.approx(0.1 / 0.3, abs=1e-4)
     assert out["missing modality: image removed >= 0.9 x audio-only accuracy"]["measured"] == 1.0
-    assert out["missing modality: audio removed >= 0.98 x image-only accuracy"]["measured"] == pytest.approx(0.69 / 0.7, abs=1e-4)
+    without_audio = out["missing modality: audio removed >= 0.98 x image-only accuracy"]
+    assert without_audio["measured"] == pytest.approx(0.69 / 0.7, abs=1e-4)
     assert all(c["holds"] for c in out.values())
 
 
 def test_claims_fail_when_fusion_loses_on_seeds_or_a_noise_column_hurts():
     data = fake_results(fused=0.80, airbnb_fused=0.55, noisy=0.50)
-    data["avdigits"]["table"]["clean"][results.DEFAULT]["accuracy"] = stats(0.71, runs=[0.8, 0.66, 0.67])  # 1 of 3 seeds
+    # above image only (0.7) on 1 of 3 seeds
+    data["avdigits"]["table"]["clean"][results.DEFAULT]["accuracy"] = stats(0.71, runs=[0.8, 0.66, 0.67])
     out = {c["name"]: c for c in _claims(data)}
     clean = out[f"clean AV-digits: {results.DEFAULT} >= the best single modality (image only) in accuracy"]
     assert not clean["holds"] and clean["measured"].endswith("1/3 seeds")
-    assert not out[f"degraded AV-digits: {results.DEFAULT} error <= 0.5 x the best single modality's (image only)"]["holds"]
+    halved = out[f"degraded AV-digits: {results.DEFAULT} error <= 0.5 x the best single modality's (image only)"]
+    assert not halved["holds"]
     assert not out["Airbnb: a pure-noise column costs the fused model <= 1% (relative) of R²"]["holds"]
     text = results.markdown({**data, "claims": list(out.values())})
     assert "DOES NOT HOLD: clean AV-digits" in text

@@ -230,7 +230,10 @@ def _bad_wavs():
     no_fmt = b"RIFF" + struct.pack("<I", 12) + b"WAVE" + chunk(b"data", b"\x00\x00")
     return {
         "truncated": (good[:-51], "WAV file is truncated: the `data` chunk header says 200 bytes, but only 149"),
-        "garbage": (b"this is not audio, just some bytes", "expected a RIFF/WAVE header. First 12 bytes (hex): 74 68 69 73 20 69 73 20 6e 6f 74 20"),
+        "garbage": (
+            b"this is not audio, just some bytes",
+            "expected a RIFF/WAVE header. First 12 bytes (hex): 74 68 69 73 20 69 73 20 6e 6f 74 20",
+        ),
         "too short": (b"RIFF", "expected a RIFF/WAVE header"),
         "12-bit": (wav_bytes(stored, 1, rate=8000, bits=12), "bits per sample 12"),
         "adpcm": (wav_bytes(stored, 2, rate=8000, bits=4), "Received: format tag 2 audio format 2 bits per sample 4"),
@@ -363,7 +366,8 @@ def test_fit_length_crops_and_pads():
     batch = tf.constant([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]])
     np.testing.assert_array_equal(decoders.fit_length(batch, 3), [[1.0, 2.0, 3.0], [5.0, 6.0, 7.0]])
     np.testing.assert_array_equal(decoders.fit_length(batch, 5), [[1.0, 2.0, 3.0, 4.0, 0.0], [5.0, 6.0, 7.0, 8.0, 0.0]])
-    with pytest.raises(ValueError, match=r"`waveform` must be `\[num_samples\]` or `\[batch, num_samples\]`.*shape=\(2, 2, 2\)"):
+    expected = r"`waveform` must be `\[num_samples\]` or `\[batch, num_samples\]`.*shape=\(2, 2, 2\)"
+    with pytest.raises(ValueError, match=expected):
         decoders.fit_length(tf.zeros([2, 2, 2]), 3)
 
 

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 import mmfusion_tf as mmf
+from mmfusion_tf.config import DataConfig
 from mmfusion_tf.data import ErrorReport, decoders, make_dataset, write_tfrecords
 from tests import hub_modules as hm
 
@@ -53,10 +54,12 @@ def files(tmp_path_factory):
 def _config(hub_dir, presence=True):
     return mmf.ModelConfig(
         modalities=[
-            mmf.ImageModality(name="image", handle=hub_dir["image"], image_size=[hm.IMAGE_SIZE] * 2, input_shape=[hm.IMAGE_SIZE, hm.IMAGE_SIZE, 3]),
+            mmf.ImageModality(name="image", handle=hub_dir["image"], image_size=[hm.IMAGE_SIZE] * 2,
+                              input_shape=[hm.IMAGE_SIZE, hm.IMAGE_SIZE, 3]),
             mmf.AudioModality(name="audio", handle=hub_dir["audio"], sample_rate=16000, num_samples=1600),
             mmf.TextModality(name="text", handle=hub_dir["string_embedding"]),
-            mmf.TabularModality(name="table", numeric_features=["beds"], categorical_features={"city": ["a", "b"]}, numeric_stats={"beds": [1.0, 1.0]}),
+            mmf.TabularModality(name="table", numeric_features=["beds"], categorical_features={"city": ["a", "b"]},
+                                numeric_stats={"beds": [1.0, 1.0]}),
         ],
         fusion=mmf.FusionConfig(method="concat", projection_dim=4),
         head=mmf.HeadConfig(task="multiclass", labels=LABELS, hidden_units=[]),
@@ -76,7 +79,7 @@ def _all(ds):
 def test_feature_keys_and_specs_equal_the_model_inputs(files, hub_dir):
     config = _config(hub_dir)
     model = mmf.build_model(config)
-    ds = make_dataset(str(files / "data.csv"), config, batch_size=4)
+    ds = make_dataset(str(files / "data.csv"), config, DataConfig(batch_size=4))
     feature_spec, label_spec = ds.element_spec
     assert sorted(feature_spec) == sorted(model.input)
     for name, tensor in model.input.items():
@@ -88,7 +91,7 @@ def test_feature_keys_and_specs_equal_the_model_inputs(files, hub_dir):
 
 
 def test_decoding_resampling_labels_and_missing_values(files, hub_dir):
-    x, y = _all(make_dataset(str(files / "data.csv"), _config(hub_dir), batch_size=5))
+    x, y = _all(make_dataset(str(files / "data.csv"), _config(hub_dir), DataConfig(batch_size=5)))
     assert y.tolist() == [i % 3 for i in range(N)]
     assert x["image"].dtype == np.uint8 and x["image"].shape == (N, hm.IMAGE_SIZE, hm.IMAGE_SIZE, 3)
     # 800 samples at 8 kHz -> 1600 at 16 kHz, the model's rate
@@ -103,11 +106,11 @@ def test_decoding_resampling_labels_and_missing_values(files, hub_dir):
 
 def test_csv_jsonl_dict_and_tfrecord_sources_agree(files, hub_dir, tmp_path):
     config = _config(hub_dir)
-    reference = _all(make_dataset(str(files / "data.csv"), config, batch_size=4))
-    from_jsonl = _all(make_dataset(str(files / "data.jsonl"), config, batch_size=4))
+    reference = _all(make_dataset(str(files / "data.csv"), config, DataConfig(batch_size=4)))
+    from_jsonl = _all(make_dataset(str(files / "data.jsonl"), config, DataConfig(batch_size=4)))
     shards = write_tfrecords(str(files / "data.csv"), config, str(tmp_path / "rec" / "train"), num_shards=3)
     assert len(shards) == 3 and all(os.path.getsize(p) > 0 for p in shards)
-    from_records = _all(make_dataset(str(tmp_path / "rec" / "train-*.tfrecord"), config, batch_size=4))
+    from_records = _all(make_dataset(str(tmp_path / "rec" / "train-*.tfrecord"), config, DataConfig(batch_size=4)))
     # Round-robin shards change the order: align every source on the (unique) text.
     def aligned(result):
         order = np.argsort(result[0]["text"])
@@ -129,7 +132,7 @@ def test_in_memory_arrays(hub_dir):
     data = {"image": rng.integers(0, 256, (6, hm.IMAGE_SIZE, hm.IMAGE_SIZE, 3), dtype=np.uint8),
             "audio": rng.normal(size=(6, 1000)).astype("float32"), "text": np.array(["a"] * 6, dtype=object),
             "beds": np.arange(6.0), "city": np.array(["a", "b"] * 3, dtype=object), "label": np.array([0, 1, 2] * 2)}
-    x, y = _all(make_dataset(data, config, batch_size=4))
+    x, y = _all(make_dataset(data, config, DataConfig(batch_size=4)))
     np.testing.assert_array_equal(x["image"], data["image"])
     np.testing.assert_allclose(x["audio"][:, :1000], data["audio"])  # padded to 1600
     assert (x["audio"][:, 1000:] == 0).all() and "image_present" not in x
@@ -173,17 +176,20 @@ def test_missing_file_error_names_file_and_row(files, hub_dir, tmp_path):
 
 def test_corrupt_file_error_names_file_and_row(files, hub_dir, tmp_path):
     mutate, bad = _break(tmp_path, corrupt_row=2)
-    ds = make_dataset(_manifest_copy(files, tmp_path, "broken.csv", mutate), _config(hub_dir), batch_size=4)
-    with pytest.raises(tf.errors.InvalidArgumentError, match=rf"could not read or decode .*broken.csv row 3 \(image: {bad}\)"):
+    ds = make_dataset(_manifest_copy(files, tmp_path, "broken.csv", mutate), _config(hub_dir), DataConfig(batch_size=4))
+    expected = rf"could not read or decode .*broken.csv row 3 \(image: {bad}\)"
+    with pytest.raises(tf.errors.InvalidArgumentError, match=expected):
         _all(ds)
 
 
-@pytest.mark.parametrize("cache", [None, "memory"])
+@pytest.mark.parametrize("cache", [None, "memory", "file"])
 def test_skip_mode_counts_and_reports_every_pass(files, hub_dir, tmp_path, capfd, cache):
+    cache = str(tmp_path / "decoded") if cache == "file" else cache  # examples kept whole, by `Dataset.cache`
     mutate, _ = _break(tmp_path, corrupt_row=2, missing_row=7)
     report = ErrorReport()
     manifest = _manifest_copy(files, tmp_path, "broken.csv", mutate)
-    ds = make_dataset(manifest, _config(hub_dir), batch_size=4, on_error="skip", report=report, cache=cache, training=True)
+    data = DataConfig(batch_size=4, on_error="skip", cache=cache)
+    ds = make_dataset(manifest, _config(hub_dir), data, report=report, training=True)
     for _ in range(2):  # two passes, like two epochs
         x, y = _all(ds)
         assert len(y) == N - 2
@@ -211,7 +217,7 @@ def test_file_changed_after_the_header_scan_is_decoded_row_by_row(files, hub_dir
     _write_wav(str(wav), samples)
     manifest = _manifest_copy(files, tmp_path, "changed.csv", lambda rows: rows[6].update(audio=str(wav)))
     # cache=None: every pass reads the files
-    ds = make_dataset(manifest, _config(hub_dir), batch_size=4, on_error=on_error, cache=None)
+    ds = make_dataset(manifest, _config(hub_dir), DataConfig(batch_size=4, on_error=on_error, cache=None))
     before = _all(ds)
     _write_wav_with_list_chunk(wav, samples)  # same samples, 12 bytes further into the file
     sizes = [len(y) for _, y in ds]
@@ -224,37 +230,39 @@ def test_file_changed_after_the_header_scan_is_decoded_row_by_row(files, hub_dir
 
 def test_label_outside_declared_classes(files, hub_dir, tmp_path):
     manifest = _manifest_copy(files, tmp_path, "labels.csv", lambda rows: rows[3].update(label="seven"))
-    with pytest.raises(ValueError, match=r"labels.csv row 4: label 'seven' is not a declared class. Allowed: \['zero', 'one', 'two'\]"):
+    expected = r"labels.csv row 4: label 'seven' is not a declared class. Allowed: \['zero', 'one', 'two'\]"
+    with pytest.raises(ValueError, match=expected):
         make_dataset(manifest, _config(hub_dir))
 
 
 def test_missing_column_is_named(files, hub_dir):
     config = _config(hub_dir)
     with pytest.raises(KeyError, match=r"column\(s\) \['price'\] missing"):
-        make_dataset(str(files / "data.csv"), config, columns={"beds": "price"})
+        make_dataset(str(files / "data.csv"), config, DataConfig(columns={"beds": "price"}))
 
 
 def test_augmentation_only_in_training_and_shuffle_is_seeded(files, hub_dir):
     config = _config(hub_dir)
-    evaluation = [_all(make_dataset(str(files / "data.csv"), config, batch_size=4))[0]["image"] for _ in range(2)]
+    manifest = str(files / "data.csv")
+    evaluation = [_all(make_dataset(manifest, config, DataConfig(batch_size=4)))[0]["image"] for _ in range(2)]
     np.testing.assert_array_equal(*evaluation)  # no randomness at evaluation
-    no_aug = make_dataset(str(files / "data.csv"), config, batch_size=N, augment=True)  # augment ignored unless training
+    no_aug = make_dataset(manifest, config, DataConfig(batch_size=N, augment=True))  # augment ignored unless training
     np.testing.assert_array_equal(_all(no_aug)[0]["image"], evaluation[0])
-    train = [_all(make_dataset(str(files / "data.csv"), config, batch_size=4, training=True, seed=3))[1] for _ in range(2)]
+    train = [_all(make_dataset(manifest, config, DataConfig(batch_size=4), training=True, seed=3))[1] for _ in range(2)]
     np.testing.assert_array_equal(*train)  # same seed, same order
-    assert sorted(train[0].tolist()) == sorted(_all(make_dataset(str(files / "data.csv"), config))[1].tolist())
-    augmented = _all(make_dataset(str(files / "data.csv"), config, batch_size=N, training=True, shuffle=False))[0]["image"]
+    assert sorted(train[0].tolist()) == sorted(_all(make_dataset(manifest, config))[1].tolist())
+    augmented = _all(make_dataset(manifest, config, DataConfig(batch_size=N), training=True, shuffle=False))[0]["image"]
     assert not np.array_equal(augmented, evaluation[0])
 
 
 @pytest.mark.parametrize("cache", ["memory", "file"])
 def test_cache_gives_identical_passes(files, hub_dir, tmp_path, cache):
     cache = str(tmp_path / "decoded") if cache == "file" else cache
-    ds = make_dataset(str(files / "data.csv"), _config(hub_dir), batch_size=4, cache=cache)
+    ds = make_dataset(str(files / "data.csv"), _config(hub_dir), DataConfig(batch_size=4, cache=cache))
     first, second = _all(ds), _all(ds)
     np.testing.assert_array_equal(first[0]["image"], second[0]["image"])
     np.testing.assert_array_equal(first[1], second[1])
-    uncached = _all(make_dataset(str(files / "data.csv"), _config(hub_dir), batch_size=4))
+    uncached = _all(make_dataset(str(files / "data.csv"), _config(hub_dir), DataConfig(batch_size=4)))
     np.testing.assert_allclose(first[0]["audio"], uncached[0]["audio"], atol=1e-6)
     if cache not in ("memory",):
         assert any(p.name.startswith("decoded") for p in tmp_path.iterdir())  # the cache files exist
@@ -267,9 +275,10 @@ def test_cli_to_tfrecord(files, hub_dir, tmp_path, capsys):
     config_path = str(tmp_path / "model.yaml")
     config.to_yaml(config_path)
     prefix = str(tmp_path / "records" / "train")
-    assert cli.main(["data", "to-tfrecord", str(files / "data.csv"), "--config", config_path, "--output", prefix, "--shards", "2"]) == 0
+    command = ["data", "to-tfrecord", str(files / "data.csv"), "--config", config_path, "--output", prefix]
+    assert cli.main(command + ["--shards", "2"]) == 0
     assert "wrote 2 shard(s)" in capsys.readouterr().out
-    x, y = _all(make_dataset(prefix + "-*.tfrecord", config, batch_size=5))
+    x, y = _all(make_dataset(prefix + "-*.tfrecord", config, DataConfig(batch_size=5)))
     assert sorted(y.tolist()) == sorted(i % 3 for i in range(N))
     assert x["image_present"].sum() == N - 1  # the row without an image stays a missing modality
 
@@ -284,19 +293,20 @@ def test_tfrecord_corrupt_last_record_is_counted_every_pass(files, hub_dir, tmp_
     columns["image"][-1] = b"\x89PNG truncated"  # the last record: only the end-of-pass position reveals it
     shards = write_tfrecords(columns, config, str(tmp_path / "rec" / "bad"), num_shards=1)
     report = ErrorReport()
-    ds = make_dataset(shards, config, batch_size=5, on_error="skip", report=report)
+    ds = make_dataset(shards, config, DataConfig(batch_size=5, on_error="skip"), report=report)
     for _ in range(2):
         assert len(_all(ds)[1]) == N - 1
         assert int(report.last_pass.numpy()) == 1
     assert "TFRecord record #11" in capfd.readouterr().err
     with pytest.raises(tf.errors.InvalidArgumentError, match="could not read or decode TFRecord record #11"):
-        _all(make_dataset(shards, config, batch_size=5))
+        _all(make_dataset(shards, config, DataConfig(batch_size=5)))
 
 
 def test_cached_training_still_augments_every_pass(files, hub_dir):
     config = _config(hub_dir)
-    plain = _all(make_dataset(str(files / "data.csv"), config, batch_size=N))
-    ds = make_dataset(str(files / "data.csv"), config, batch_size=N, training=True, shuffle=False, cache="memory")
+    plain = _all(make_dataset(str(files / "data.csv"), config, DataConfig(batch_size=N)))
+    data = DataConfig(batch_size=N, cache="memory")
+    ds = make_dataset(str(files / "data.csv"), config, data, training=True, shuffle=False)
     first, second = _all(ds), _all(ds)
     np.testing.assert_array_equal(first[1], plain[1])  # same rows, same labels
     assert not np.array_equal(first[0]["image"], plain[0]["image"])  # augmented
@@ -324,7 +334,7 @@ def test_batched_resampling_follows_the_serving_rule(hub_dir, tmp_path, rate, nu
         paths.append(str(tmp_path / f"{i}.wav"))
         _write_wav(paths[-1], 0.3 * rng.normal(size=length), rate=rate)
     source = {"audio": paths, "text": [str(i) for i in range(4)], "label": LABELS + LABELS[:1]}
-    x, _ = _all(make_dataset(source, _audio_config(hub_dir, num_samples), batch_size=3))
+    x, _ = _all(make_dataset(source, _audio_config(hub_dir, num_samples), DataConfig(batch_size=3)))
     for path, batched in zip(paths, x["audio"]):
         expected = decoders.load_audio(tf.io.read_file(path), 16000, num_samples).numpy()
         np.testing.assert_allclose(batched, expected, atol=1e-5)
@@ -336,9 +346,9 @@ def test_tfrecords_of_arrays_are_lossless(hub_dir, tmp_path):
     rng = np.random.default_rng(2)
     data = {"audio": (0.3 * rng.normal(size=(5, 1200))).astype("float32"),
             "text": np.array(list("abcde"), dtype=object), "label": np.array([0, 1, 2, 0, 1])}
-    reference = _all(make_dataset(data, config, batch_size=5))
+    reference = _all(make_dataset(data, config, DataConfig(batch_size=5)))
     shards = write_tfrecords(data, config, str(tmp_path / "rec" / "arrays"))
-    records = _all(make_dataset(shards, config, batch_size=5))
+    records = _all(make_dataset(shards, config, DataConfig(batch_size=5)))
     np.testing.assert_array_equal(records[1], reference[1])
     np.testing.assert_array_equal(records[0]["audio"], reference[0]["audio"])
 
@@ -352,15 +362,15 @@ def test_each_image_input_gets_its_own_augmentation(files, hub_dir):
     )
     same = {"front": [str(files / f"img/{i}.png") for i in range(4)], "label": LABELS + LABELS[:1]}
     same["back"] = same["front"]
-    plain = _all(make_dataset(same, config, batch_size=4))[0]
+    plain = _all(make_dataset(same, config, DataConfig(batch_size=4)))[0]
     np.testing.assert_array_equal(plain["front"], plain["back"])
-    augmented = _all(make_dataset(same, config, batch_size=4, training=True, shuffle=False))[0]
+    augmented = _all(make_dataset(same, config, DataConfig(batch_size=4), training=True, shuffle=False))[0]
     assert not np.array_equal(augmented["front"], augmented["back"])
 
 
 @pytest.mark.parametrize("batch_size", [5, 100])
 def test_scanned_png_and_wav_columns_with_empty_cells_decode_like_single_files(hub_dir, tmp_path, batch_size):
-    """PNGs at the model's size and mono 16-bit WAVs take the unrolled batch reads; values match file-by-file decoding."""
+    """PNGs at the model's size and 16-bit WAVs take the batch reads; values match file-by-file decoding."""
     rng = np.random.default_rng(1)
     rows = []
     for i in range(70):  # more than one 64-row decode batch, and a partial last one
@@ -376,21 +386,24 @@ def test_scanned_png_and_wav_columns_with_empty_cells_decode_like_single_files(h
         writer.writerows(rows)
     config = mmf.ModelConfig(
         modalities=[
-            mmf.ImageModality(name="image", handle=hub_dir["image"], image_size=[hm.IMAGE_SIZE] * 2, input_shape=[hm.IMAGE_SIZE, hm.IMAGE_SIZE, 3]),
+            mmf.ImageModality(name="image", handle=hub_dir["image"], image_size=[hm.IMAGE_SIZE] * 2,
+                              input_shape=[hm.IMAGE_SIZE, hm.IMAGE_SIZE, 3]),
             mmf.AudioModality(name="audio", handle=hub_dir["audio"], sample_rate=16000, num_samples=1600),
         ],
         fusion=mmf.FusionConfig(method="concat", projection_dim=4),
         head=mmf.HeadConfig(task="multiclass", labels=LABELS, hidden_units=[]),
         presence_inputs=True,
     )
-    ds = make_dataset(str(tmp_path / "scanned.csv"), config, batch_size=batch_size)
+    ds = make_dataset(str(tmp_path / "scanned.csv"), config, DataConfig(batch_size=batch_size))
     assert [int(y.shape[0]) for _, y in ds] == [min(batch_size, 70 - start) for start in range(0, 70, batch_size)]
     x, y = _all(ds)
     assert y.tolist() == [i % 3 for i in range(70)]
     for i, row in enumerate(rows):
         image = tf.io.decode_png(tf.io.read_file(str(tmp_path / row["image"]))).numpy() if row["image"] else 0
         np.testing.assert_array_equal(x["image"][i], image, err_msg=f"row {i}")
-        audio = decoders.load_audio(tf.io.read_file(str(tmp_path / row["audio"])), 16000, 1600).numpy() if row["audio"] else 0
+        audio = 0
+        if row["audio"]:
+            audio = decoders.load_audio(tf.io.read_file(str(tmp_path / row["audio"])), 16000, 1600).numpy()
         np.testing.assert_allclose(x["audio"][i], audio, atol=1e-5, err_msg=f"row {i}")
     assert x["image_present"].tolist() == [0.0 if i == 3 else 1.0 for i in range(70)]
     assert x["audio_present"].tolist() == [0.0 if i == 66 else 1.0 for i in range(70)]
@@ -398,8 +411,10 @@ def test_scanned_png_and_wav_columns_with_empty_cells_decode_like_single_files(h
 
 def test_autotuning_is_off_unless_asked_for(files, hub_dir):
     config = _config(hub_dir)
-    default = make_dataset(str(files / "data.csv"), config, batch_size=4)
-    tuned = make_dataset(str(files / "data.csv"), config, batch_size=4, autotune=True)
+    default = make_dataset(str(files / "data.csv"), config, DataConfig(batch_size=4))
+    on = tf.data.Options()
+    on.autotune.enabled = True
+    tuned = make_dataset(str(files / "data.csv"), config, DataConfig(batch_size=4)).with_options(on)
     assert default.options().autotune.enabled is False
     assert tuned.options().autotune.enabled is True
     np.testing.assert_array_equal(_all(default)[1], _all(tuned)[1])
@@ -415,8 +430,9 @@ def _rewritable_wav_manifest(files, tmp_path):
 def test_decoded_rows_are_cached_by_default_in_the_uncached_shuffle_order(files, hub_dir, tmp_path, capfd):
     manifest, wav = _rewritable_wav_manifest(files, tmp_path)
     config = _config(hub_dir)
-    options = dict(batch_size=4, training=True, augment=False, seed=3)
-    cached, uncached = make_dataset(manifest, config, **options), make_dataset(manifest, config, cache=None, **options)
+    options = dict(training=True, seed=3)
+    cached = make_dataset(manifest, config, DataConfig(batch_size=4, augment=False), **options)
+    uncached = make_dataset(manifest, config, DataConfig(batch_size=4, augment=False, cache=None), **options)
     before = _all(cached), _all(uncached)
     _write_wav(str(wav), np.zeros(800))  # silence from now on
     after = _all(cached), _all(uncached)
@@ -431,16 +447,16 @@ def test_decoded_rows_are_cached_by_default_in_the_uncached_shuffle_order(files,
     np.testing.assert_allclose(after[0][0]["audio"][~rewritten], after[1][0]["audio"][~rewritten], atol=1e-6)
 
 
-@pytest.mark.parametrize("options", [dict(batch_size=5), dict(batch_size=5, drop_remainder=True), dict(batch_size=None),
-                                     dict(batch_size=100, training=True, shuffle=False)])
-def test_cached_passes_give_what_decoding_gives(files, hub_dir, capfd, options):
+@pytest.mark.parametrize("batch_size, options", [(5, {}), (5, dict(drop_remainder=True)), (None, {}),
+                                                 (100, dict(training=True, shuffle=False))])
+def test_cached_passes_give_what_decoding_gives(files, hub_dir, capfd, batch_size, options):
     config = _config(hub_dir)
-    cached = make_dataset(str(files / "data.csv"), config, **options)
+    cached = make_dataset(str(files / "data.csv"), config, DataConfig(batch_size=batch_size), **options)
     list(cached.take(1))  # a pass cut short: no warning, the rows it decoded are kept
     # The first pass decodes, the next ones read the cache.
-    passes = [_all(cached) if options["batch_size"] else _all(cached.batch(N)) for _ in range(3)]
-    uncached = make_dataset(str(files / "data.csv"), config, cache=None, **options)
-    expected = _all(uncached) if options["batch_size"] else _all(uncached.batch(N))
+    passes = [_all(cached) if batch_size else _all(cached.batch(N)) for _ in range(3)]
+    uncached = make_dataset(str(files / "data.csv"), config, DataConfig(batch_size=batch_size, cache=None), **options)
+    expected = _all(uncached) if batch_size else _all(uncached.batch(N))
     for x, y in passes:
         np.testing.assert_array_equal(y, expected[1])
         assert set(x) == set(expected[0])
@@ -458,26 +474,25 @@ def test_cached_passes_give_what_decoding_gives(files, hub_dir, capfd, options):
 
 def test_auto_cache_only_when_the_decoded_rows_fit_in_memory(files, hub_dir, tmp_path, monkeypatch):
     manifest, wav = _rewritable_wav_manifest(files, tmp_path)
-    monkeypatch.setattr("mmfusion_tf.data.pipeline.free_memory_bytes", lambda: 100_000)  # under 4x the decoded rows
+    monkeypatch.setattr("mmfusion_tf.data.stages.cache.free_memory_bytes", lambda: 100_000)  # under 4x the decoded rows
     config = _config(hub_dir)
-    auto = make_dataset(manifest, config, batch_size=N)
-    memory = make_dataset(manifest, config, batch_size=N, cache="memory")
+    auto = make_dataset(manifest, config, DataConfig(batch_size=N))
+    memory = make_dataset(manifest, config, DataConfig(batch_size=N, cache="memory"))
     _all(auto), _all(memory)
     _write_wav(str(wav), np.zeros(800))
     assert np.abs(_all(auto)[0]["audio"][6]).max() == 0  # too big for "auto": read again
     assert np.abs(_all(memory)[0]["audio"][6]).max() > 0.1  # "memory" caches whatever the size
 
 
-@pytest.mark.parametrize(
-    "options", [dict(training=True), dict(training=False, cache=None), dict(training=True, cache="memory")]
-)
-def test_every_function_of_the_pipeline_takes_the_single_device_path(files, hub_dir, options):
+@pytest.mark.parametrize("training, cache", [(True, "auto"), (False, None), (True, "memory")])
+def test_every_function_of_the_pipeline_takes_the_single_device_path(files, hub_dir, training, cache):
     """Each new iterator (every epoch of `fit`) instantiates them again: none may go through Grappler."""
-    ds = make_dataset(str(files / "data.csv"), _config(hub_dir), batch_size=4, **options)
+    data = DataConfig(batch_size=4, cache=cache)
+    ds = make_dataset(str(files / "data.csv"), _config(hub_dir), data, training=training)
     graph = tf.compat.v1.GraphDef.FromString(ds._as_serialized_graph().numpy())
     # `unbatch` and `rebatch` add TensorFlow's own `map(normalize)` (an identity on flat tensors).
     data_functions = [
         f for f in graph.library.function if f.attr["_tf_data_function"].b and "_map_normalize_" not in f.signature.name
     ]
-    assert len(data_functions) >= 3  # decode, check, split (and more)
+    assert len(data_functions) >= 3  # read and decode, check, split (and more)
     assert [f.signature.name for f in data_functions if not f.attr["experimental_ints_on_device"].b] == []

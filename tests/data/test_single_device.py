@@ -1,4 +1,4 @@
-"""`single_device_map`/`single_device_filter`: what `Dataset.map`/`filter` give, on the single-device path."""
+"""The single-device adapter: what `Dataset.map` gives, on TensorFlow versions it was checked on, with a fallback."""
 
 import doctest
 
@@ -6,16 +6,28 @@ import pytest
 import tensorflow as tf
 
 from mmfusion_tf.data import single_device
-from mmfusion_tf.data.single_device import single_device_filter, single_device_map
+from mmfusion_tf.data.single_device import plain_maps, single_device_map
 
 
 def _elements(ds):
     return [tf.nest.map_structure(lambda t: t.numpy(), element) for element in ds]
 
 
+def test_the_installed_tensorflow_is_one_the_adapter_was_checked_on():
+    """Fails on a TensorFlow upgrade: check the internals, re-run bench/input_pipeline.py, then add the version."""
+    assert single_device.tested_version(), (
+        f"mmfusion_tf.data.single_device was checked on TensorFlow {single_device.TESTED_VERSIONS}, "
+        f"not {tf.__version__}: "
+        "the pipeline falls back to Dataset.map (slower new iterators). Run tests/data and bench/input_pipeline.py "
+        "(single-device vs plain maps) on this version before adding it to TESTED_VERSIONS."
+    )
+    assert single_device.available()
+    assert single_device.tested_version("2.21.3") and not single_device.tested_version("2.22.0")
+
+
 @pytest.mark.parametrize("num_parallel_calls", [None, tf.data.AUTOTUNE, 2])
 def test_map_gives_what_dataset_map_gives(num_parallel_calls):
-    offset = tf.Variable(10, dtype=tf.int64)  # captured state, as the pipeline's report variables
+    offset = tf.Variable(10, dtype=tf.int64)  # captured state, as the pipeline's variables
 
     def fn(x):
         return {"x": x, "sum": tf.cond(x > 3, lambda: x + offset, lambda: -x), "text": tf.strings.as_string(x)}
@@ -29,18 +41,21 @@ def test_map_gives_what_dataset_map_gives(num_parallel_calls):
     assert [e["sum"] for e in expected] == [0, -1, -2, -3, 14, 15, 16, 17, 18]
 
 
-def test_filter_gives_what_dataset_filter_gives_and_checks_the_predicate():
-    ds = tf.data.Dataset.range(10).batch(3)
-    keep = lambda b: tf.size(b) == 3  # noqa: E731
-    assert [b.tolist() for b in _elements(single_device_filter(ds, keep))] == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
-    with pytest.raises(ValueError, match="`predicate` must return a scalar tf.bool"):
-        single_device_filter(ds, lambda b: b)
+def _function_defs(ds):
+    graph = tf.compat.v1.GraphDef.FromString(ds._as_serialized_graph().numpy())
+    return [f for f in graph.library.function if f.attr["_tf_data_function"].b]
 
 
-def test_functions_carry_the_single_device_attribute():
-    ds = single_device_filter(single_device_map(tf.data.Dataset.range(4), lambda x: x + 1), lambda x: x > 1)
-    for wrapper in (ds._input_dataset._fn, ds._input_dataset._input_dataset._input_dataset._fn):
-        assert wrapper.function.function_def.attr["experimental_ints_on_device"].b
+def test_functions_carry_the_single_device_attribute_unless_plain_maps():
+    def build():
+        return single_device_map(single_device_map(tf.data.Dataset.range(4), lambda x: x + 1), lambda x: x * 2, 2)
+
+    single = _function_defs(build())
+    assert len(single) == 2 and all(f.attr["experimental_ints_on_device"].b for f in single)
+    with plain_maps():
+        plain = build()
+    assert not any(f.attr["experimental_ints_on_device"].b for f in _function_defs(plain))
+    assert _elements(plain) == _elements(build()) == [2, 4, 6, 8]
 
 
 def test_the_module_example_runs():

@@ -103,7 +103,7 @@ def test_manifest_feeds_make_dataset(hub_dir):
         head=mmf.HeadConfig(task="multiclass", labels=list(CATEGORIES)),
     )
     model = mmf.build_model(config, adapt_data=rows)
-    features, labels = next(iter(mmf.data.make_dataset(rows, config, batch_size=8)))
+    features, labels = next(iter(mmf.data.make_dataset(rows, config, mmf.data.DataConfig(batch_size=8))))
     assert features["image"].shape == (8, hm.IMAGE_SIZE, hm.IMAGE_SIZE, 3) and features["image"].dtype == "uint8"
     assert float(np.asarray(features["image"]).std()) > 5  # real photos, not blank
     assert [CATEGORIES[i] for i in labels.numpy()] == list(rows["category"])

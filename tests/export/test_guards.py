@@ -17,7 +17,8 @@ def _png_claiming(width, height):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+            + chunk(b"IEND", b""))
 
 
 def _jpeg_claiming(width, height):
@@ -78,13 +79,18 @@ def serve_and_raw(reloaded, classifier, manifest):
 
 
 REJECTED = [
-    ("too_many_bytes", "image", b"\x89PNG\r\n\x1a\n" + bytes(60_000), r"Input `image` example 1: the encoded image has 60008 bytes, more than max_image_bytes=50000"),
-    ("png_bomb", "image", _png_claiming(50000, 50000), r"Input `image` example 1: the image header declares 50000x50000 pixels.*max_image_pixels=10000"),
-    ("jpeg_bomb", "image", _jpeg_claiming(40000, 30000), r"Input `image` example 1: the image header declares 30000x40000 pixels"),
+    ("too_many_bytes", "image", b"\x89PNG\r\n\x1a\n" + bytes(60_000),
+     r"Input `image` example 1: the encoded image has 60008 bytes, more than max_image_bytes=50000"),
+    ("png_bomb", "image", _png_claiming(50000, 50000),
+     r"Input `image` example 1: the image header declares 50000x50000 pixels.*max_image_pixels=10000"),
+    ("jpeg_bomb", "image", _jpeg_claiming(40000, 30000),
+     r"Input `image` example 1: the image header declares 30000x40000 pixels"),
     ("gif_frame_bomb", "image", _gif_with_frame(20000, 20000), r"Input `image` example 1: .*max_image_pixels"),
     ("not_an_image", "image", b"hello world", r"Input `image` example 1: not a JPEG, PNG, GIF, BMP image"),
-    ("long_text", "text", "word " * 13, r"Input `text` example 1: the text has 65 characters, more than max_text_length=64"),
-    ("long_audio", "audio", pcm16_wav(1.5, 8000), r"Input `audio` example 1: the audio lasts 1.5 s .*max_audio_seconds=1"),
+    ("long_text", "text", "word " * 13,
+     r"Input `text` example 1: the text has 65 characters, more than max_text_length=64"),
+    ("long_audio", "audio", pcm16_wav(1.5, 8000),
+     r"Input `audio` example 1: the audio lasts 1.5 s .*max_audio_seconds=1"),
 ]
 
 

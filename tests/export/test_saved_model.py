@@ -73,7 +73,8 @@ def test_warmup_records_replay(exported, reloaded, classifier):
     _, config = classifier
     logs = export.read_warmup_requests(os.path.join(exported, "assets.extra", export.WARMUP_FILE))
     assert len(logs) == 8  # 4 examples, for each signature: none pays for its first call
-    assert [log.predict_log.request.model_spec.signature_name for log in logs] == ["serving_default"] * 4 + ["embedding"] * 4
+    signature_names = [log.predict_log.request.model_spec.signature_name for log in logs]
+    assert signature_names == ["serving_default"] * 4 + ["embedding"] * 4
     for log in logs:
         request = log.predict_log.request
         assert request.model_spec.name == "tiny"
@@ -114,8 +115,10 @@ def test_text_ops_report(exported, monkeypatch):
 
 def test_saved_model_cli_lists_the_signature(exported):
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
-    result = subprocess.run([cli, "show", "--dir", exported, "--tag_set", "serve", "--signature_def", "serving_default"],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [cli, "show", "--dir", exported, "--tag_set", "serve", "--signature_def", "serving_default"],
+        capture_output=True, text=True, check=True,
+    )
     for name in ("image", "text", "audio", "beds", "city", "audio_present", "probabilities", "labels", "classes"):
         assert f"['{name}']" in result.stdout
     assert "DT_STRING" in result.stdout
@@ -183,7 +186,8 @@ def test_regression_with_waveform_input(hub_dir, tmp_path):
     config = mmf.ModelConfig(
         modalities=[
             mmf.TextModality(name="text", handle=hub_dir["bert_encoder"], preprocessor=hub_dir["bert_preprocessor"]),
-            mmf.AudioModality(name="audio", handle=hub_dir["audio"], sample_rate=hm.SAMPLE_RATE, num_samples=NUM_SAMPLES),
+            mmf.AudioModality(name="audio", handle=hub_dir["audio"], sample_rate=hm.SAMPLE_RATE,
+                              num_samples=NUM_SAMPLES),
             mmf.TabularModality(name="table", numeric_features=["beds"], numeric_stats={"beds": [2.0, 1.0]}),
         ],
         fusion=mmf.FusionConfig(method="concat", projection_dim=4),
@@ -216,7 +220,8 @@ def test_regression_with_waveform_input(hub_dir, tmp_path):
 
 def test_binary_head_outputs_threshold_and_label_names():
     head = mmf.HeadConfig(task="binary", labels=["no", "yes"])
-    outputs = {"probabilities": tf.constant([[0.2], [0.7]]), "logits": tf.zeros([2, 1]), "fusion_weights": tf.ones([2, 2])}
+    outputs = {"probabilities": tf.constant([[0.2], [0.7]]), "logits": tf.zeros([2, 1]),
+               "fusion_weights": tf.ones([2, 2])}
     result = export.signatures.serving_outputs(outputs, head)
     assert result["classes"].numpy().tolist() == [0, 1] and result["labels"].numpy().tolist() == [b"no", b"yes"]
     assert export.signatures.label_names(mmf.HeadConfig(task="multiclass", num_classes=3)) == ["0", "1", "2"]

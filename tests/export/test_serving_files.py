@@ -34,7 +34,9 @@ def test_models_config_parses_as_model_server_config():
 def test_batching_parameters_use_batching_parameters_fields():
     fields = {"max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads",
               "allowed_batch_sizes", "pad_variable_length_inputs", "thread_pool_name"}
-    lines = [line for line in _read("batching_parameters.txt").splitlines() if line.strip() and not line.startswith("#")]
+    lines = [
+        line for line in _read("batching_parameters.txt").splitlines() if line.strip() and not line.startswith("#")
+    ]
     names = [re.match(r"(\w+)\s*[:{]", line).group(1) for line in lines]
     assert set(names) <= fields and "max_batch_size" in names
     assert re.search(r"max_batch_size \{ value: \d+ \}", _read("batching_parameters.txt"))
@@ -89,7 +91,8 @@ class _FakeServing(http.server.BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.bodies.append((self.path, body))
-        self._answer(200, {"outputs": {"labels": ["dog"], "probabilities": [[0.1, 0.9]], "fusion_weights": [[0.5, 0.5]]}})
+        self._answer(200, {"outputs": {"labels": ["dog"], "probabilities": [[0.1, 0.9]],
+                                       "fusion_weights": [[0.5, 0.5]]}})
 
     def log_message(self, *args):
         pass
@@ -128,4 +131,6 @@ def test_smoke_request_sends_a_request_file_and_reports_failures(fake_server, tm
     assert smoke.main(["--url", fake_server, "--model", "other"]) == 1
     assert "404" in capsys.readouterr().err
     assert smoke.check_outputs({"outputs": {"probabilities": [[1.0]]}}) == [
-        "neither `labels` nor `prediction` in outputs ['probabilities']", "no `fusion_weights` in outputs ['probabilities']"]
+        "neither `labels` nor `prediction` in outputs ['probabilities']",
+        "no `fusion_weights` in outputs ['probabilities']",
+    ]

@@ -1,4 +1,4 @@
-"""fusion.get(name) and fusion.available()."""
+"""fusion.get(name), fusion.available() and fusion.__all__."""
 
 import pytest
 
@@ -34,3 +34,9 @@ def test_unknown_name_lists_the_allowed_names(name):
     assert f"Received: name={name!r}" in message
     for allowed in NAMES:
         assert repr(allowed) in message
+
+
+def test_all_is_every_registered_layer_and_the_functions():
+    names = {cls.__name__ for cls in NAMES.values()} | {"BaseFusion", "ModalityDropout"}
+    assert set(fusion.__all__) == names | {"available", "check_options", "get", "spec"}
+    assert all(getattr(fusion, name) is not None for name in fusion.__all__)

@@ -22,7 +22,9 @@ def _run(capsys, *argv):
 def test_every_tool_has_help(capsys):
     parser = argparse.ArgumentParser(prog="mmfusion")
     add_hub_parser(parser.add_subparsers(dest="verb"))
-    for tool in ([], ["export-keras"], ["import-bert"], ["ls"], ["info"], ["cache"], ["cache", "add"], ["cache", "remove"]):
+    for tool in (
+        [], ["export-keras"], ["import-bert"], ["ls"], ["info"], ["cache"], ["cache", "add"], ["cache", "remove"],
+    ):
         with pytest.raises(SystemExit) as exit_info:
             parser.parse_args(["hub", *tool, "--help"])
         assert exit_info.value.code == 0
@@ -94,7 +96,8 @@ def test_info_on_a_signature_only_module(capsys, tmp_path):
 
     module = tf.Module()
     module.scale = tf.Variable(2.0)
-    double = tf.function(lambda x: {"y": x * module.scale}, input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
+    double = tf.function(lambda x: {"y": x * module.scale},
+                         input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
     tf.saved_model.save(module, str(tmp_path), signatures={"serving_default": double})
     info = json.loads(_run(capsys, "info", str(tmp_path), "--json")[1])
     assert not info["reusable"] and info["call"] == []

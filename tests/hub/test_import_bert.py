@@ -56,7 +56,9 @@ def test_padding_does_not_change_real_tokens(imported_bert):
     padded = _tokens([[2, 5, 6, 8, 3] + [0] * 7])
     padded["input_mask"][0, 5:] = 0
     for other in (batched, encoder(padded)):
-        np.testing.assert_allclose(other["sequence_output"].numpy()[0, :5], alone["sequence_output"].numpy()[0], atol=1e-5)
+        np.testing.assert_allclose(
+            other["sequence_output"].numpy()[0, :5], alone["sequence_output"].numpy()[0], atol=1e-5
+        )
         for key in ("pooled_output", "default"):
             np.testing.assert_allclose(other[key].numpy()[0], alone[key].numpy()[0], atol=1e-5)
 
@@ -76,7 +78,9 @@ def test_text_encoder_loads_the_pair(imported_bert):
     # `default` = TextEncoder's own masked mean of sequence_output.
     np.testing.assert_allclose(features[("default", "output_key")], features[(None, "mean")], atol=1e-5)
     tokens = encoders[(None, "mean")].tokenizer(text)
-    assert {k: v.shape for k, v in tokens.items()} == {k: (4, 12) for k in ("input_word_ids", "input_mask", "input_type_ids")}
+    assert {k: v.shape for k, v in tokens.items()} == {
+        k: (4, 12) for k in ("input_word_ids", "input_mask", "input_type_ids")
+    }
     # [CLS] the red car is fast [SEP], lower-cased WordPiece ids from vocab.txt.
     np.testing.assert_array_equal(tokens["input_word_ids"].numpy()[0, :7], [2, 5, 6, 8, 20, 21, 3])
     np.testing.assert_array_equal(tokens["input_mask"].numpy()[3], [1, 1] + [0] * 10)  # "" -> [CLS] [SEP]
@@ -142,8 +146,10 @@ def test_checkpoint_variants_load(tmp_path):
     assert not checkpoint.has_pooler and checkpoint.lower_case
     outputs = build_encoder(checkpoint)(_tokens([[2, 5, 6, 3]]))
     np.testing.assert_allclose(outputs["pooled_output"].numpy(), outputs["default"].numpy())
-    sequence, _ = tiny_bert.bert(*(_tokens([[2, 5, 6, 3]])[k] for k in ("input_word_ids", "input_mask", "input_type_ids")),
-                                 {**weights, "pooler.dense.weight": np.eye(16), "pooler.dense.bias": np.zeros(16)})
+    sequence, _ = tiny_bert.bert(
+        *(_tokens([[2, 5, 6, 3]])[k] for k in ("input_word_ids", "input_mask", "input_type_ids")),
+        {**weights, "pooler.dense.weight": np.eye(16), "pooler.dense.bias": np.zeros(16)},
+    )
     np.testing.assert_allclose(outputs["sequence_output"].numpy(), sequence, atol=1e-5)
 
 
@@ -180,6 +186,8 @@ def test_import_argument_errors(tiny_checkpoint, tmp_path):
 def test_layers_round_trip_their_config():
     config = BertConfig(vocab_size=10, hidden_size=8, num_attention_heads=2, intermediate_size=16)
     assert config.layer_norm_eps == 1e-12
-    for layer in (BertEmbeddings(10, 8, 16, 2, 1e-6, 0.1), BertLayer(8, 2, 16, "gelu_new", 1e-6, 0.1, 0.2), MaskedMeanPooling()):
+    for layer in (
+        BertEmbeddings(10, 8, 16, 2, 1e-6, 0.1), BertLayer(8, 2, 16, "gelu_new", 1e-6, 0.1, 0.2), MaskedMeanPooling(),
+    ):
         restored = type(layer).from_config(json.loads(json.dumps(layer.get_config())))
         assert restored.get_config() == layer.get_config()

@@ -34,7 +34,9 @@ def test_find_mirror_in_each_layout(hub_folders, tiny_module):
     cached = mirror.add_to_cache(URL, tiny_module, hub_dir=root)
 
     assert mirror.find_mirror("https://www.kaggle.com/models/google/mapped/1") == os.path.join(root, "copies", "mapped")
-    assert mirror.find_mirror("https://tfhub.dev/google/readable/2/") == os.path.join(root, "tfhub.dev", "google", "readable", "2")
+    assert mirror.find_mirror("https://tfhub.dev/google/readable/2/") == os.path.join(
+        root, "tfhub.dev", "google", "readable", "2"
+    )
     assert mirror.find_mirror("https://tfhub.dev/google/readable/2?tf-hub-format=compressed").endswith("readable/2")
     assert mirror.find_mirror("local-hub://my-bert/encoder") == os.path.join(root, "my-bert", "encoder")
     assert mirror.find_mirror(URL) == cached == os.path.join(root, mirror.cache_name(URL))

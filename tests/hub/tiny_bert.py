@@ -116,17 +116,21 @@ def bert_layer(x, mask, weights, index, config=CONFIG):
     probs /= probs.sum(-1, keepdims=True)
     context = (probs @ v).transpose(0, 2, 1, 3).reshape(batch, length, hidden)
     x = layer_norm(x + linear(context, weights, p + "attention.output.dense"),
-                   weights[p + "attention.output.LayerNorm.weight"], weights[p + "attention.output.LayerNorm.bias"], eps)
+                   weights[p + "attention.output.LayerNorm.weight"], weights[p + "attention.output.LayerNorm.bias"],
+                   eps)
     hidden_states = linear(gelu(linear(x, weights, p + "intermediate.dense")), weights, p + "output.dense")
-    return layer_norm(x + hidden_states, weights[p + "output.LayerNorm.weight"], weights[p + "output.LayerNorm.bias"], eps)
+    return layer_norm(x + hidden_states, weights[p + "output.LayerNorm.weight"], weights[p + "output.LayerNorm.bias"],
+                      eps)
 
 
 def bert(word_ids, mask, type_ids, weights, config=CONFIG):
     """(sequence_output, pooled_output) of the whole model."""
     length = word_ids.shape[1]
-    x = (weights["embeddings.word_embeddings.weight"][word_ids] + weights["embeddings.token_type_embeddings.weight"][type_ids]
+    x = (weights["embeddings.word_embeddings.weight"][word_ids]
+         + weights["embeddings.token_type_embeddings.weight"][type_ids]
          + weights["embeddings.position_embeddings.weight"][:length][None]).astype("float64")
-    x = layer_norm(x, weights["embeddings.LayerNorm.weight"], weights["embeddings.LayerNorm.bias"], config["layer_norm_eps"])
+    x = layer_norm(x, weights["embeddings.LayerNorm.weight"], weights["embeddings.LayerNorm.bias"],
+                   config["layer_norm_eps"])
     for index in range(config["num_hidden_layers"]):
         x = bert_layer(x, mask, weights, index, config)
     return x, np.tanh(linear(x[:, 0], weights, "pooler.dense"))

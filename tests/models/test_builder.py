@@ -17,13 +17,15 @@ def _config(hub_dir, method="weighted_sum", task="multiclass", presence=False, o
             "regression": mmf.HeadConfig(task="regression")}[task]
     return mmf.ModelConfig(
         modalities=[
-            mmf.ImageModality(name="image", handle=hub_dir["image"], image_size=[hm.IMAGE_SIZE] * 2, input_shape=[hm.IMAGE_SIZE, hm.IMAGE_SIZE, 3]),
+            mmf.ImageModality(name="image", handle=hub_dir["image"], image_size=[hm.IMAGE_SIZE] * 2,
+                              input_shape=[hm.IMAGE_SIZE, hm.IMAGE_SIZE, 3]),
             mmf.TextModality(name="text", handle=hub_dir["bert_encoder"], preprocessor=hub_dir["bert_preprocessor"]),
             mmf.AudioModality(name="audio", handle=hub_dir["audio"], sample_rate=hm.SAMPLE_RATE, num_samples=800),
             mmf.TabularModality(name="table", numeric_features=["beds"], categorical_features={"city": ["a", "b"]},
                                 numeric_stats={"beds": [2.0, 1.0]}),
         ],
-        fusion=mmf.FusionConfig(method=method, projection_dim=8, options=options or {}, modality_dropout=modality_dropout),
+        fusion=mmf.FusionConfig(method=method, projection_dim=8, options=options or {},
+                                modality_dropout=modality_dropout),
         head=head,
         presence_inputs=presence,
     )
@@ -46,7 +48,8 @@ def _features(seed=0, presence=False):
 def _labels(task):
     rng = np.random.default_rng(1)
     return {"multiclass": rng.integers(0, 3, N), "binary": rng.integers(0, 2, N).astype("float32"),
-            "multilabel": rng.integers(0, 2, (N, 4)).astype("float32"), "regression": rng.normal(size=N).astype("float32")}[task]
+            "multilabel": rng.integers(0, 2, (N, 4)).astype("float32"),
+            "regression": rng.normal(size=N).astype("float32")}[task]
 
 
 def _fit(model, config, x, y, epochs=1):
@@ -126,7 +129,8 @@ def test_keras_file_round_trip(hub_dir, tmp_path):
 
 def test_config_model_config_round_trip_with_adapted_tabular(hub_dir):
     config = _config(hub_dir)
-    config.modalities[3] = mmf.TabularModality(name="table", numeric_features=["beds"], categorical_features={"city": None})
+    config.modalities[3] = mmf.TabularModality(name="table", numeric_features=["beds"],
+                                               categorical_features={"city": None})
     mmf.build_model(config, adapt_data=_features())
     assert config.modalities[3].numeric_stats["beds"][0] == pytest.approx(_features()["beds"].mean())
     assert config.modalities[3].categorical_features == {"city": ["a", "b"]}

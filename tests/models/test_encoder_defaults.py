@@ -36,7 +36,9 @@ def test_resolved_starts_from_the_defaults_then_preset_then_explicit_fields():
 
 def test_resolved_does_not_change_the_config():
     config = mmf.ModelConfig(
-        modalities=[mmf.ImageModality(handle="/models/image"), mmf.AudioModality(handle="/models/audio", num_samples=800)],
+        modalities=[
+            mmf.ImageModality(handle="/models/image"), mmf.AudioModality(handle="/models/audio", num_samples=800),
+        ],
         head=mmf.HeadConfig(task="binary"),
     )
     before = config.to_yaml()

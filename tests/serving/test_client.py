@@ -77,7 +77,8 @@ def test_unavailable_after_the_last_retry():
     assert caught.value.code == "UNAVAILABLE"
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="offline TLS test needs the openssl command to make a self-signed certificate")
+@pytest.mark.skipif(shutil.which("openssl") is None,
+                    reason="offline TLS test needs the openssl command to make a self-signed certificate")
 def test_tls(toy_base, tmp_path):
     key, certificate = tmp_path / "key.pem", tmp_path / "cert.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),

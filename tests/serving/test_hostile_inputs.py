@@ -147,7 +147,8 @@ STRUCTURE_CASES = [
      r"Expects arg\[\d\] to be float but string is provided"),
     ("wrong_shape", {**h.good_request(), "text": np.array([[b"a"], [b"b"]], dtype=object)}, {}, "INVALID_ARGUMENT",
      r"input tensor alias text: shape \[2, 1\] is not compatible"),
-    ("unknown_model", h.good_request(), {"name": "nope"}, "NOT_FOUND", r"Servable not found for request: Latest\(nope\)"),
+    ("unknown_model", h.good_request(), {"name": "nope"}, "NOT_FOUND",
+     r"Servable not found for request: Latest\(nope\)"),
     ("unknown_version", h.good_request(), {"version": 9}, "NOT_FOUND", r"Specific\(tiny, 9\)"),
     ("unknown_label", h.good_request(), {"version_label": "gold"}, "INVALID_ARGUMENT",
      r"Unrecognized servable version label: gold"),
@@ -209,7 +210,8 @@ def _raw(served, data):
 
 def _post(headers, body=b"{}"):
     """Raw bytes of a predict POST with `headers` (one "Name: value" line each), for what clients cannot send."""
-    return b"POST /v1/models/tiny:predict HTTP/1.1\r\nHost: x\r\n" + b"".join(h + b"\r\n" for h in headers) + b"\r\n" + body
+    return (b"POST /v1/models/tiny:predict HTTP/1.1\r\nHost: x\r\n" + b"".join(h + b"\r\n" for h in headers)
+            + b"\r\n" + body)
 
 
 REST_CASES = [
@@ -217,8 +219,10 @@ REST_CASES = [
     ("not_json", lambda s: _http(s, b"{inputs: nope"), 400, r"JSON Parse error"),
     ("not_an_object", lambda s: _http(s, b"[1, 2]"), 400, r"Is not object"),
     ("json_100k_deep", lambda s: _http(s, b"[" * 100_000 + b"]" * 100_000), 400, r"nests deeper than"),
-    ("bad_b64", lambda s: _http(s, json.dumps({"inputs": {**s["rest"].make_body(h.good_request(1), "columnar")["inputs"],
-                                                          "image": [{"b64": "%%%"}]}}).encode()), 400, r"b64|base64"),
+    ("bad_b64",
+     lambda s: _http(s, json.dumps({"inputs": {**s["rest"].make_body(h.good_request(1), "columnar")["inputs"],
+                                               "image": [{"b64": "%%%"}]}}).encode()),
+     400, r"b64|base64"),
     ("content_length_not_a_number",
      lambda s: _raw(s, _post([b"Content-Length: lots"])), 400,
      r"Content-Length must be a non-negative integer"),

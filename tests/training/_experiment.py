@@ -30,7 +30,8 @@ def model_config(hub_dir, fusion="concat"):
         modalities=[
             mmf.ImageModality(name="image", handle=hub_dir["image"], image_size=[hm.IMAGE_SIZE] * 2,
                               input_shape=[hm.IMAGE_SIZE, hm.IMAGE_SIZE, 3]),
-            mmf.AudioModality(name="audio", handle=hub_dir["audio"], sample_rate=hm.SAMPLE_RATE, num_samples=NUM_SAMPLES),
+            mmf.AudioModality(name="audio", handle=hub_dir["audio"], sample_rate=hm.SAMPLE_RATE,
+                              num_samples=NUM_SAMPLES),
         ],
         fusion=mmf.FusionConfig(method=fusion, projection_dim=8),
         head=mmf.HeadConfig(task="multiclass", labels=list(LABELS), hidden_units=[8], dropout=0.0),

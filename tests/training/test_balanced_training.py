@@ -9,8 +9,8 @@ import pytest
 import mmfusion_tf as mmf
 from mmfusion_tf._keras import keras
 from mmfusion_tf.config import DataConfig, ExperimentConfig, StageConfig, TrainingConfig
-from mmfusion_tf.evaluation import evaluate
-from mmfusion_tf.training.calibration import calibrate, fit_blend, presence_patterns
+from mmfusion_tf.evaluation import evaluate, write_run_report
+from mmfusion_tf.training.calibration import fit_blend, presence_patterns
 from mmfusion_tf.training.gradient_blending import blending_weights
 from mmfusion_tf.models.losses import StandardizedMeanSquaredError
 from mmfusion_tf.training.trainer import Trainer
@@ -20,7 +20,8 @@ def _rows(n, seed, task="multiclass"):
     """`signal` carries the label, `noise` nothing."""
     rng = np.random.default_rng(seed)
     label = rng.integers(0, 3, n)
-    rows = {"signal": (label + 0.4 * rng.normal(size=n)).astype("float32"), "noise": rng.normal(size=n).astype("float32")}
+    rows = {"signal": (label + 0.4 * rng.normal(size=n)).astype("float32"),
+            "noise": rng.normal(size=n).astype("float32")}
     if task == "regression":
         rows["label"] = (5000.0 + 800.0 * rows["signal"] + 50.0 * rng.normal(size=n)).astype("float32")
     else:
@@ -29,7 +30,8 @@ def _rows(n, seed, task="multiclass"):
 
 
 def _experiment(task="multiclass", stages=None, presence=False, **training):
-    head = (mmf.HeadConfig(task="regression", hidden_units=[16], dropout=0.0, modality_heads=True) if task == "regression"
+    head = (mmf.HeadConfig(task="regression", hidden_units=[16], dropout=0.0, modality_heads=True)
+            if task == "regression"
             else mmf.HeadConfig(task="multiclass", labels=["a", "b", "c"], hidden_units=[16], dropout=0.0,
                                 modality_heads=True))
     model = mmf.ModelConfig(
@@ -60,7 +62,8 @@ def test_run_keeps_the_weights_of_the_stage_that_validated_best(tmp_path):
     # model.keras holds the kept weights: its validation loss is the selected one.
     reloaded = keras.saving.load_model(tmp_path / "run" / "model.keras")
     reloaded.compile(loss=mmf.default_loss(trainer.experiment.model.head))
-    assert reloaded.evaluate(trainer.val_ds, verbose=0, return_dict=True)["loss"] == pytest.approx(selected["value"], rel=1e-4)
+    reloaded_loss = reloaded.evaluate(trainer.val_ds, verbose=0, return_dict=True)["loss"]
+    assert reloaded_loss == pytest.approx(selected["value"], rel=1e-4)
 
     last = _fit(tmp_path, _experiment(stages=stages, calibrate=False, select_best=False), name="last")
     assert "selected" not in last.state
@@ -96,7 +99,7 @@ def test_calibration_gives_the_useless_modality_no_weight_and_lowers_validation_
     assert both["loss"] <= both["loss_fused_only"]
     # Without the useful table, the answer may not use it (its weight is not even listed).
     assert set(calibration["useless"]["weights"]) == {"useless", "fused"}
-    report = trainer.evaluate()
+    report = write_run_report(trainer)
     assert report["training"]["calibration"]["patterns"]["useful+useless"] == both
     heads = report["modality_heads"]
     assert heads["useful"]["accuracy"] > heads["useless"]["accuracy"] + 0.2  # each modality's own answer, scored

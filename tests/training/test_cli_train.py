@@ -61,7 +61,8 @@ def files(tmp_path_factory):
 def test_mmfusion_train_then_evaluate_writes_model_report_and_plots(files, hub_dir, tmp_path, capsys):
     config = _experiment_yaml(files, hub_dir)
     run = tmp_path / "run"
-    assert cli.main(["train", config, "--output-dir", str(run), "--verbose", "0", "--report", str(tmp_path / "r.json")]) == 0
+    argv = ["train", config, "--output-dir", str(run), "--verbose", "0", "--report", str(tmp_path / "r.json")]
+    assert cli.main(argv) == 0
     report = json.loads((run / "report.json").read_text())
     assert report == json.loads((tmp_path / "r.json").read_text())
     metrics = report["metrics"]["probabilities"]
@@ -88,8 +89,10 @@ def test_mmfusion_train_then_evaluate_writes_model_report_and_plots(files, hub_d
     "changes, message",
     [
         ({"training.stagez": []}, "Unknown key(s) ['stagez'] in training. Allowed keys: ['stages'"),
-        ({"training.precision": "half"}, "training.precision='half' is not allowed. Allowed values: ['auto', 'float32'"),
-        ({"training.stages": [{"name": "a", "backbones": "some"}]}, "training.stages[0].backbones='some' is not allowed"),
+        ({"training.precision": "half"},
+         "training.precision='half' is not allowed. Allowed values: ['auto', 'float32'"),
+        ({"training.stages": [{"name": "a", "backbones": "some"}]},
+         "training.stages[0].backbones='some' is not allowed"),
         ({"data.label_column": "target"}, "data.label_column='target' is not a column"),
         ({"model.modalities": [{"kind": "image", "name": "photo", "handle": "x"}]}, "column(s) ['photo'] missing"),
         ({"model.head.labels": ["low", "mid"]}, "label 'high' is not a declared class. Allowed: ['low', 'mid']"),

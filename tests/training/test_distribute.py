@@ -35,7 +35,8 @@ def test_mirrored_strategy_covers_the_local_devices():
 
 
 def test_unknown_strategy_names_the_argument_and_the_choices():
-    expected = r"`strategy` must be one of \['default', 'mirrored', 'multi_worker', 'tpu'\]. Received: strategy='horovod'"
+    expected = (r"`strategy` must be one of \['default', 'mirrored', 'multi_worker', 'tpu'\]. "
+                r"Received: strategy='horovod'")
     with pytest.raises(ValueError, match=expected):
         make_strategy("horovod")
 
@@ -81,15 +82,71 @@ def test_tpu_without_a_tpu_is_a_clear_error():
         make_strategy("tpu", tpu="local")
 
 
-def test_patch_leaves_single_device_fit_alone():
+def test_make_strategy_fixes_keras_for_its_own_strategy_only():
+    from mmfusion_tf import _private_apis
     from mmfusion_tf._keras import keras
 
-    assert distribute.patch_keras_distributed_training()
-    assert distribute.patch_keras_distributed_training()  # idempotent
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    strategy = make_strategy("mirrored")
+    assert _private_apis._fix_for(strategy) is not None
+    assert _private_apis._fix_for(tf.distribute.get_strategy()) is None
+    assert _private_apis._fix_for(tf.distribute.MirroredStrategy()) is None
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])  # not under the scope: Keras as shipped
     model.compile("sgd", "mse")
     history = model.fit(np.ones((4, 2), "float32"), np.ones((4, 1), "float32"), epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+@pytest.mark.parametrize("environ, spans", [
+    ({}, False),
+    (_tf_config("worker", 1), True),
+    (_tf_config("worker", 0, {"worker": ["h:1"]}), False),
+    (_tf_config("chief", 0, {"chief": ["h:1"], "worker": ["h:2"]}), True),
+    (_tf_config("evaluator", 0), False),
+])
+def test_step_logs_are_averaged_over_workers_only_with_several_workers(environ, spans):
+    assert distribute._spans_workers(read_tf_config(environ)) is spans
+
+
+_TWO_REPLICAS_ON_STRINGS = """
+import json, numpy as np, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from mmfusion_tf import _private_apis
+from mmfusion_tf._keras import keras
+from mmfusion_tf.training.distribute import make_strategy
+
+strategy = make_strategy("mirrored")
+data = tf.data.Dataset.from_tensor_slices((np.array(["a", "bb", "ccc", "d"] * 4), np.ones(16, "float32"))).batch(4)
+
+def fit():
+    with strategy.scope():
+        text = keras.Input((), dtype="string")
+        length = keras.layers.Lambda(lambda s: tf.strings.length(s)[:, None], output_shape=(1,))(text)
+        model = keras.Model(text, keras.layers.Dense(1)(keras.ops.cast(length, "float32")))
+        model.compile("sgd", "mse")
+    try:
+        return float(model.fit(data, epochs=1, verbose=0).history["loss"][0])
+    except tf.errors.InvalidArgumentError as error:
+        return str(error)[:200]
+
+fixed = fit()
+_private_apis.release_keras_distribution_fix(strategy)
+print(json.dumps({"replicas": strategy.num_replicas_in_sync, "fixed": fixed, "shipped": fit()}))
+"""
+
+
+@pytest.mark.slow  # a fresh TensorFlow process (~10 s)
+def test_two_local_replicas_train_on_strings_only_with_the_fix():
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
+    run = subprocess.run([sys.executable, "-c", _TWO_REPLICAS_ON_STRINGS], env=env, cwd=ROOT, capture_output=True,
+                         text=True, timeout=WORKER_TIMEOUT_S)
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["replicas"] == 2
+    assert isinstance(result["fixed"], float)
+    # Keras as shipped MEAN-reduces the first string batch (keras-team/keras#20329); when this
+    # fails, Keras fixed it: check the two-worker test without the fix and drop what is no longer needed.
+    assert "string" in result["shipped"], result["shipped"]
 
 
 def _free_ports(n):

@@ -82,7 +82,9 @@ def test_mixed_float16_compiles_with_a_loss_scale_optimizer(hub_dir):
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     assert model.get_layer("fusion").compute_dtype == "float16"
     output_dtypes = {k: t.dtype for k, t in model.output.items()}
-    assert output_dtypes == dict.fromkeys(["logits", "probabilities", "fusion_weights", "fused_logits", "modality_logits"], "float32")
+    assert output_dtypes == dict.fromkeys(
+        ["logits", "probabilities", "fusion_weights", "fused_logits", "modality_logits"], "float32"
+    )
 
 
 def test_mixed_bfloat16_model_trains_with_float32_outputs(hub_dir):

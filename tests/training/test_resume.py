@@ -12,7 +12,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def _run(hub_dir, out, *kill):
     return subprocess.run(
-        [sys.executable, "-m", "tests.training.resume_script", hub_dir["image"], hub_dir["audio"], str(out), *map(str, kill)],
+        [sys.executable, "-m", "tests.training.resume_script", hub_dir["image"], hub_dir["audio"], str(out),
+         *map(str, kill)],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
 

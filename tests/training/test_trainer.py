@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from mmfusion_tf._keras import keras
+from mmfusion_tf._private_apis import created_trainable_variables
 from mmfusion_tf.config import ContrastiveConfig, ExperimentConfig, StageConfig
 from mmfusion_tf.models.contrastive import paired_similarity
 from mmfusion_tf.training.l2sp import backbone_variables
@@ -28,7 +29,8 @@ def test_two_stages_freeze_then_fine_tune_and_write_run_files(tmp_path, hub_dir)
     trainer = _trainer(tmp_path, hub_dir)
     model = trainer.build()
     start = _backbone_values(model)
-    frozen_only = Trainer(ex.experiment(hub_dir, stages=[StageConfig(name="frozen", epochs=1)]), tmp_path / "f", verbose=0)
+    frozen_only = Trainer(ex.experiment(hub_dir, stages=[StageConfig(name="frozen", epochs=1)]), tmp_path / "f",
+                          verbose=0)
     frozen_only.train_ds, frozen_only.val_ds, frozen_only.sources = trainer.train_ds, trainer.val_ds, trainer.sources
     frozen_model = frozen_only.build()
     frozen_start = _backbone_values(frozen_model)
@@ -83,7 +85,7 @@ def test_fraction_unfreezes_top_part_of_each_backbone(hub_dir):
         assert half[name] == -(-everything[name] // 2)
     set_backbones_trainable(model, model_config, 0.5)
     hub = model.get_layer("image_encoder").backbone
-    flags = [v.trainable for v in hub._trainable_variables]
+    flags = [v.trainable for v in created_trainable_variables(hub)]
     assert flags == sorted(flags)  # bottom frozen, top trainable
 
 
@@ -112,7 +114,8 @@ def test_l2_sp_keeps_backbone_closer_to_pretrained_than_plain_fine_tuning(tmp_pa
 @pytest.mark.slow  # long training; runs in CI's slow tier
 def test_contrastive_warmup_raises_paired_similarity_on_held_out(tmp_path, hub_dir):
     keras.utils.set_random_seed(0)
-    contrastive = ContrastiveConfig(weight=1.0, mode="warmup", warmup_epochs=4, warmup_learning_rate=1e-2, projection_dim=8)
+    contrastive = ContrastiveConfig(weight=1.0, mode="warmup", warmup_epochs=4, warmup_learning_rate=1e-2,
+                                    projection_dim=8)
     trainer = _trainer(tmp_path, hub_dir, n=192, contrastive=contrastive,
                        stages=[StageConfig(name="frozen", epochs=1, learning_rate=1e-3)])
     model = trainer.build()

@@ -3,9 +3,12 @@ import os
 
 import keras_tuner as kt
 import pytest
+import yaml
 
+from mmfusion_tf import fusion
 from mmfusion_tf.config import ExperimentConfig, StageConfig
 from mmfusion_tf.tuning import (
+    DEFAULT_SPACE,
     FusionHyperModel,
     SearchSpace,
     default_search_space,
@@ -68,6 +71,19 @@ def test_conditional_hyperparameters_follow_the_method(hub_dir):
     assert {"weight.image", "weight.audio"} <= set(hypermodel.declare(hp))
 
 
+def test_default_space_methods_and_options_are_the_layers():
+    layers = {method: fusion.spec(method) for method in fusion.available()}
+    methods = [m for m, layer in layers.items() if layer.in_default_space]
+    assert DEFAULT_SPACE["fusion_method"] == {"values": methods}
+    assert DEFAULT_SPACE["fusion_options"] == {m: layers[m].search_space for m in methods if layers[m].search_space}
+    # The YAML shows the same (and so does the built-in space it is compared with below).
+    with open(os.path.join(TUNING_DIR, "default_space.yaml"), encoding="utf-8") as f:
+        data = yaml.safe_load(f)
+    assert data["fusion_method"]["values"] == methods
+    assert data["fusion_options"] == DEFAULT_SPACE["fusion_options"]
+    assert "tensor" not in methods and {"low_rank", "transformer"} <= set(DEFAULT_SPACE["fusion_options"])
+
+
 def test_yaml_default_space_is_the_builtin_one_and_every_yaml_loads():
     assert search_space_from_yaml(os.path.join(TUNING_DIR, "default_space.yaml")) == default_search_space()
     paths = sorted(glob.glob(os.path.join(TUNING_DIR, "*.yaml")))
@@ -122,7 +138,11 @@ def test_split_epochs_follows_the_configured_stages():
         ({"dropout": {"min": 0.0, "max": 1.5}}, "dropout must hold numbers in [0.0, 1.0)"),
         ({"projection_dim": {"values": [16, 0]}}, "projection_dim must hold integers"),
         ({"learning_rate": {"min": 0.0, "max": 0.1, "sampling": "log"}}, "min must be > 0 with sampling='log'"),
-        ({"fusion_method": {"values": ["concat", "mlp"]}}, "unknown method(s) ['mlp']"),
+        ({"fusion_method": {"values": ["concat", "mlp"]}}, "Unknown fusion method 'mlp' in search space.fusion_method"),
+        ({"fusion_options": {"mlp": {"rank": 4}}}, "Unknown fusion method 'mlp' in search space.fusion_options"),
+        # `weights` and `mode` of a weighted layer come from `fusion_weights`.
+        ({"fusion_options": {"late": {"mode": "fixed"}}},
+         "Unknown key(s) ['mode'] in search space.fusion_options.late for method 'late'"),
         ({"fusion_method": {"values": ["concat"]}, "fusion_options": {"low_rank": {"rank": 4}}}, "never active"),
         ({"fusion_options": {"low_rank": {"heads": 4}}}, "Unknown key(s) ['heads'] in search space.fusion_options"),
         ({"fusion_weights": {"min": 0.0, "max": 1.0, "mode": "softmax"}}, "> 0 with mode='softmax'"),

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mmfusion_tf.evaluation.predictions import as_arrays
+from mmfusion_tf.models.predictions import as_arrays
 from tests.evaluation import _models
 
 

@@ -10,13 +10,14 @@ import pytest
 
 import mmfusion_tf as mmf
 from mmfusion_tf.config import DataConfig, ExperimentConfig, StageConfig, TrainingConfig
-from mmfusion_tf.training.compare import candidate_experiments, choose, compare_fusion
+from mmfusion_tf.evaluation.compare import candidate_experiments, choose, compare_fusion
 
 
 def _rows(n, seed):
     rng = np.random.default_rng(seed)
     label = rng.integers(0, 2, n)
-    return {"signal": (label + 0.5 * rng.normal(size=n)).astype("float32"), "noise": rng.normal(size=n).astype("float32"),
+    return {"signal": (label + 0.5 * rng.normal(size=n)).astype("float32"),
+            "noise": rng.normal(size=n).astype("float32"),
             "label": np.array(["no", "yes"], dtype=object)[label]}
 
 
@@ -89,7 +90,8 @@ def test_cli_train_with_method_auto_compares_and_evaluates_the_kept_model(tmp_pa
     experiment.to_yaml(str(tmp_path / "exp.yaml"))
     out = tmp_path / "run"
     done = subprocess.run([sys.executable, "-m", "mmfusion_tf.cli", "train", str(tmp_path / "exp.yaml"), "--output-dir",
-                           str(out), "--verbose", "0"], capture_output=True, text=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+                           str(out), "--verbose", "0"], capture_output=True, text=True,
+                          env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
     assert done.returncode == 0, done.stderr[-3000:]
     assert "kept:" in done.stdout and "of the best single modality" in done.stdout
     assert (out / "comparison.json").exists() and (out / "report.json").exists()

@@ -23,6 +23,11 @@ import json
 import os
 import shutil
 
+from mmfusion_tf.evaluation.metrics import evaluate as evaluate_metrics, head_output
+from mmfusion_tf.evaluation.plots import plot_comparison
+from mmfusion_tf.training.metrics import lower_is_better
+from mmfusion_tf.training.trainer import Trainer
+
 AUTO = "auto"
 AUTO_METHODS = ("gated", "concat")
 KEPT_FILES = ("model.keras", "model_config.yaml", "experiment.yaml")
@@ -61,7 +66,9 @@ def candidate_experiments(experiment, methods=None):
     return candidates
 
 
-def compare_fusion(experiment, output_dir, methods=None, metric=None, verbose=1, train=None, validation=None, test=None):
+def compare_fusion(
+    experiment, output_dir, methods=None, metric=None, verbose=1, train=None, validation=None, test=None,
+):
     """Trains the single-modality baselines and the fusion candidates; keeps the fused model only if it
     validates at least as well as the best single modality.
 
@@ -77,11 +84,8 @@ def compare_fusion(experiment, output_dir, methods=None, metric=None, verbose=1,
     Returns:
         `{"metric", "candidates": [{"name", "kind", "validation", "test", "seconds", "run"}], "best_single",
         "best_fused", "kept", "fused_kept", "reason", "plot"}` (also written to `comparison.json`), plus
-        "trainer": the kept candidate's `Trainer` (its model, datasets and `evaluate`).
+        "trainer": the kept candidate's `Trainer` (its model and datasets, for `write_run_report`).
     """
-    from mmfusion_tf.evaluation.plots import plot_comparison
-    from mmfusion_tf.training.trainer import Trainer
-
     experiment = experiment.validate()
     if len(experiment.model.modalities) < 2:
         raise ValueError(f"Comparing fusion needs at least two modalities. Received: {experiment.model.modality_names}")
@@ -115,8 +119,6 @@ def compare_fusion(experiment, output_dir, methods=None, metric=None, verbose=1,
 
 
 def _scores(trainer, data, candidate):
-    from mmfusion_tf.evaluation.metrics import evaluate as evaluate_metrics, head_output
-
     metrics = evaluate_metrics(trainer.model, data, candidate.model)[head_output(candidate.model.head.task)]
     return {k: v for k, v in metrics.items() if k != "confusion_matrix"}
 
@@ -131,8 +133,6 @@ def choose(rows, metric):
     ...         {"name": "gated", "kind": "fused", "validation": {"accuracy": 0.8}}], "accuracy")["kept"]
     'gated'
     """
-    from mmfusion_tf.evaluation.metrics import lower_is_better
-
     sign = -1.0 if lower_is_better(metric) else 1.0
 
     def value(row):
