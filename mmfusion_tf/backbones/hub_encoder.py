@@ -8,6 +8,7 @@ import re
 import tensorflow as tf
 
 from mmfusion_tf._keras import keras
+from mmfusion_tf._private_apis import track_variable
 
 _URL_PREFIXES = ("http://", "https://", "gs://")
 
@@ -175,7 +176,7 @@ class HubEncoder(keras.layers.Layer):
                 trainable=id(var) in trainable_ids,
                 name=_sanitize(var.name),
             )
-            self._track_variable(adopted)
+            track_variable(self, adopted)
 
     # --- calling -------------------------------------------------------------
 

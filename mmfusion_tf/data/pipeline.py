@@ -14,7 +14,7 @@ up to 64 rows at a time:
 TFRecords stream: records are parsed and counted, decoded one by one,
 checked, and shuffled with a buffer. A file-prefix cache (or "memory" for
 TFRecords) keeps whole checked examples with `Dataset.cache`, shuffled after
-it. Every map goes through `single_device.single_device_map`, the one
+it. Every map goes through `_private_apis.tf_data.single_device_map`, the one
 adapter of TensorFlow internals (it falls back to `Dataset.map`): a new
 iterator, every epoch of `fit`, then instantiates the stages without
 Grappler (docs/benchmarks.md has what that changes in `fit`).
@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from mmfusion_tf.config import DataConfig
 from mmfusion_tf.data.scan import ColumnScan, scan_column
-from mmfusion_tf.data.single_device import single_device_map
+from mmfusion_tf._private_apis.tf_data import single_device_filter, single_device_map
 from mmfusion_tf.data.schema import fields_for, label_spec
 from mmfusion_tf.data.sources import from_source
 from mmfusion_tf.data.stages import INDEX, POSITION
@@ -66,6 +66,11 @@ def _then(*stages):
         return value
 
     return run
+
+
+def _has_rows(batch):
+    """Whether a batch of examples has at least one row."""
+    return tf.shape(tf.nest.flatten(batch)[0])[0] > 0
 
 
 def _checked(data):
@@ -264,7 +269,9 @@ def make_dataset(source, model_config, data_config=None, *, training=False, shuf
         if data.batch_size is not None:
             ds = ds.batch(int(data.batch_size), drop_remainder=drop_remainder)
     else:  # rows recovered or skipped by the check change batch sizes; `rebatch` restores them
-        ds = single_device_map(examples, finish, tf.data.AUTOTUNE, deterministic=True)
+        # The end-of-pass batch of no rows must go: a tf.distribute strategy rewrites this `rebatch`
+        # into one that passes it on to the model (tests/data/test_pipeline.py).
+        ds = single_device_map(single_device_filter(examples, _has_rows), finish, tf.data.AUTOTUNE, deterministic=True)
         ds = ds.rebatch(int(data.batch_size), drop_remainder=drop_remainder)
     options = tf.data.Options()
     options.autotune.enabled = False  # on 2 cores it stalled some epochs before their first step (docs/benchmarks.md)

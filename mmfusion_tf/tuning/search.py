@@ -26,6 +26,7 @@ import os
 
 import keras_tuner
 
+from mmfusion_tf._private_apis import fix_keras_distribution
 from mmfusion_tf.training.experiment_data import (
     adapt_target,
     balanced_class_weights,
@@ -84,6 +85,9 @@ def make_tuner(
     common = dict(
         objective=objective, seed=seed, directory=directory, project_name=project_name, overwrite=overwrite, **kwargs
     )
+    strategy = kwargs.get("distribution_strategy")
+    if strategy is not None:  # Keras 3.15 cannot fit string inputs under a mirrored strategy as shipped
+        fix_keras_distribution(strategy)
     if kind == "hyperband":
         tuner = keras_tuner.Hyperband(hypermodel, max_epochs=int(max_epochs), factor=int(hyperband_factor), **common)
         if max_trials is not None and isinstance(tuner.oracle, keras_tuner.Oracle):

@@ -496,3 +496,12 @@ def test_every_function_of_the_pipeline_takes_the_single_device_path(files, hub_
     ]
     assert len(data_functions) >= 3  # read and decode, check, split (and more)
     assert [f.signature.name for f in data_functions if not f.attr["experimental_ints_on_device"].b] == []
+
+
+def test_a_distribution_strategy_gets_no_batch_without_rows(files, hub_dir):
+    """The end-of-pass batch of no rows stays inside the pipeline, also when tf.distribute rewrites it."""
+    ds = make_dataset(str(files / "data.csv"), _config(hub_dir), DataConfig(batch_size=4), training=True)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    for _ in range(2):  # two passes
+        sizes = [int(y.shape[0]) for _, y in strategy.experimental_distribute_dataset(ds)]
+        assert sizes and min(sizes) > 0 and sum(sizes) == sum(int(y.shape[0]) for _, y in ds)

@@ -5,8 +5,8 @@ import doctest
 import pytest
 import tensorflow as tf
 
-from mmfusion_tf.data import single_device
-from mmfusion_tf.data.single_device import plain_maps, single_device_map
+from mmfusion_tf._private_apis import tf_data as single_device
+from mmfusion_tf._private_apis.tf_data import plain_maps, single_device_map
 
 
 def _elements(ds):
@@ -16,7 +16,7 @@ def _elements(ds):
 def test_the_installed_tensorflow_is_one_the_adapter_was_checked_on():
     """Fails on a TensorFlow upgrade: check the internals, re-run bench/input_pipeline.py, then add the version."""
     assert single_device.tested_version(), (
-        f"mmfusion_tf.data.single_device was checked on TensorFlow {single_device.TESTED_VERSIONS}, "
+        f"mmfusion_tf._private_apis.tf_data was checked on TensorFlow {single_device.TESTED_VERSIONS}, "
         f"not {tf.__version__}: "
         "the pipeline falls back to Dataset.map (slower new iterators). Run tests/data and bench/input_pipeline.py "
         "(single-device vs plain maps) on this version before adding it to TESTED_VERSIONS."

@@ -1,4 +1,5 @@
-"""The one place the package reads Keras internals, with the versions they were checked on.
+"""The one place the package reads TensorFlow, Keras and KerasTuner internals, with the versions
+they were checked on: this module (Keras, KerasTuner) and `tf_data.py` (tf.data's single-device maps).
 
 Everything else uses public TensorFlow, Keras and KerasTuner APIs;
 `tests/test_private_apis.py` fails on an untested version and on a private
@@ -133,6 +134,26 @@ def created_trainable_variables(layer):
             f"Keras {keras.__version__} has no `Layer._trainable_variables`; mmfusion_tf was tested with Keras "
             f"{', '.join(TESTED_VERSIONS['keras'])}. Install a tested Keras."
         ) from None
+
+
+def track_variable(layer, variable):
+    """Makes `variable` one of `layer`'s weights (trainable or not, as the variable says), in call order.
+
+    `HubEncoder` adopts the variables of a loaded TF-Hub module this way. No
+    public API adds an existing variable to a layer: `add_weight` creates a
+    new one, and a list of variables assigned to a layer attribute is not
+    trained by `fit` here (tested in tests/backbones/test_hub_encoder.py).
+    Errors clearly when the Keras internal is gone.
+
+    >>> track_variable(layer, keras.Variable(initializer=module_variable, trainable=True))
+    """
+    track = getattr(layer, "_track_variable", None)
+    if track is None:
+        raise RuntimeError(
+            "This Keras has no Layer._track_variable, which HubEncoder uses to adopt a TF-Hub module's variables. "
+            f"mmfusion_tf was tested with Keras {', '.join(TESTED_VERSIONS['keras'])}. Install a tested Keras."
+        )
+    track(variable)
 
 
 def compiled_loss(model):

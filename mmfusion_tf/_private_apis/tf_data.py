@@ -16,7 +16,7 @@ side (with `plain_maps()`); docs/benchmarks.md has the figures.
 
 Falls back to `Dataset.map` (the same values, slower new iterators) where
 the internals are missing, in tf.data debug mode, on a TensorFlow version
-outside `TESTED_VERSIONS` (tests/data/test_single_device.py fails there,
+outside `TESTED_VERSIONS` (tests/test_private_tf_data.py fails there,
 so a TensorFlow upgrade is checked before it is trusted), and inside
 `plain_maps()`.
 
@@ -105,9 +105,39 @@ if dataset_ops is not None:
             return self._fn.output_structure
 
 
+    class _SingleDeviceFilterDataset(dataset_ops.UnaryUnchangedStructureDataset):
+        """`Dataset.filter`'s dataset op, its predicate built with the single-device attribute."""
+
+        def __init__(self, input_dataset, predicate):
+            self._input_dataset = input_dataset
+            self._name = None
+            self._predicate = structured_function.StructuredFunctionWrapper(
+                predicate, "Dataset.filter()", dataset=input_dataset, defun_kwargs=dict(_ATTRIBUTES)
+            )
+            variant = gen_dataset_ops.filter_dataset(
+                input_dataset._variant_tensor, other_arguments=self._predicate.function.captured_inputs,
+                predicate=self._predicate.function, **self._common_args,
+            )
+            super().__init__(input_dataset, variant)
+
+        def _functions(self):
+            return [self._predicate]
+
+
 def single_device_map(ds, fn, num_parallel_calls=None, deterministic=None):
     """`ds.map(fn, num_parallel_calls, deterministic)`, instantiated on the single-device path when `available()`."""
     if not available():
         return ds.map(fn, num_parallel_calls=num_parallel_calls, deterministic=deterministic)
     deterministic = None if deterministic is None else bool(deterministic)
     return _SingleDeviceMapDataset(ds, fn, num_parallel_calls, deterministic).with_options(_options())
+
+
+def single_device_filter(ds, predicate):
+    """`ds.filter(predicate)`, instantiated on the single-device path when `available()`.
+
+    >>> [int(x) for x in single_device_filter(tf.data.Dataset.range(5), lambda x: x % 2 == 0)]
+    [0, 2, 4]
+    """
+    if not available():
+        return ds.filter(predicate)
+    return _SingleDeviceFilterDataset(ds, predicate).with_options(_options())
