@@ -17,7 +17,8 @@ ROOT = os.path.dirname(mmfusion_tf.__file__)
 
 # Lowest first; packages on one level may import each other's lower levels only.
 LAYERS = [
-    {"_lazy", "_status", "_console", "_atomic", "_validation", "_keras", "_private_apis", "hub_mirror", "presets"},
+    {"_lazy", "_status", "_console", "_atomic", "_validation", "_keras", "_private_apis", "hub_handles", "hub_mirror",
+     "presets"},
     {"fusion"},
     {"config"},
     {"backbones"},

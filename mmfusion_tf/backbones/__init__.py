@@ -1,7 +1,8 @@
 """Modality encoders over TF-Hub backbones."""
 
 from mmfusion_tf.backbones.audio import AudioEncoder
-from mmfusion_tf.backbones.hub_encoder import HubEncoder, resolve_handle
+from mmfusion_tf.backbones.hub_encoder import HubEncoder
+from mmfusion_tf.hub_handles import resolve_handle
 from mmfusion_tf.backbones.image import ImageEncoder
 from mmfusion_tf.backbones.tabular import TabularEncoder
 from mmfusion_tf.backbones.text import TextEncoder

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from mmfusion_tf._keras import keras
-from mmfusion_tf.backbones.hub_encoder import register_text_ops
+from mmfusion_tf.hub_handles import register_text_ops
 from mmfusion_tf.export.examples import checked_rows, request_columns, synthetic_examples
 from mmfusion_tf.export.saved_model import read_metadata
 from mmfusion_tf.export.signatures import EMBEDDING_SIGNATURE, SERVING_SIGNATURE, embedding_model, serving_outputs

@@ -109,7 +109,7 @@ def _ls(args):
 
 
 def _info(args):
-    from mmfusion_tf.backbones.hub_encoder import resolve_handle as resolve
+    from mmfusion_tf.hub_handles import resolve_handle as resolve
     from mmfusion_tf.hub.module_info import describe_module
 
     info = {"handle": args.handle, **describe_module(resolve(args.handle))}

@@ -12,7 +12,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from mmfusion_tf.backbones.hub_encoder import register_text_ops
+from mmfusion_tf.hub_handles import register_text_ops
 from mmfusion_tf import hub_mirror as mirror
 
 

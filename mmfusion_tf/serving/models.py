@@ -27,7 +27,7 @@ from tensorflow.core.protobuf import error_codes_pb2, saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, predict_pb2, prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from mmfusion_tf.backbones.hub_encoder import register_text_ops
+from mmfusion_tf.hub_handles import register_text_ops
 from mmfusion_tf.export import warmup as export_warmup
 from mmfusion_tf.export.saved_model import versions
 from mmfusion_tf.serving import tensors

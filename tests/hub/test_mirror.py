@@ -7,7 +7,7 @@ import pytest
 
 from mmfusion_tf.backbones import HubEncoder, TextEncoder
 from mmfusion_tf import hub_mirror as mirror
-from mmfusion_tf.backbones.hub_encoder import resolve_handle
+from mmfusion_tf.hub_handles import resolve_handle
 from mmfusion_tf.presets import encoder_arguments
 
 URL = "https://tfhub.dev/google/tiny-dense/1"
@@ -109,7 +109,7 @@ def test_offline_minilm_preset_resolves_to_the_imported_pair(hub_folders, import
 
 
 def test_resolve_handle_finds_a_local_mirror_before_the_network(tmp_path, monkeypatch, hub_dir):
-    from mmfusion_tf.backbones.hub_encoder import resolve_handle
+    from mmfusion_tf.hub_handles import resolve_handle
 
     mirror = tmp_path / "tfhub.dev" / "google" / "x" / "1"
     shutil.copytree(hub_dir["image"], mirror)
