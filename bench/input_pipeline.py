@@ -12,7 +12,7 @@ Measures, side by side in one run on the same files:
      NumPy arrays given straight to `fit`;
   3. both again with the pipeline's functions on tf.data's default
      (multi-device, Grappler) path instead of the single-device path
-     (`mmfusion_tf._private_apis.tf_data.plain_maps()`): what that adapter of
+     (`mmfusion_tf._private_apis.plain_maps()`): what that adapter of
      TensorFlow internals saves, side by side.
 Variants alternate (pass by pass, fit by fit) and medians are reported, so a
 burst of load from other jobs on this shared machine hits every variant alike;
@@ -46,7 +46,7 @@ from mmfusion_tf._keras import keras  # noqa: E402
 from mmfusion_tf.config import DataConfig  # noqa: E402
 from mmfusion_tf.backbones.local_backbones import small_audio_backbone, small_image_backbone  # noqa: E402
 from mmfusion_tf.data import make_dataset  # noqa: E402
-from mmfusion_tf._private_apis.tf_data import plain_maps  # noqa: E402
+from mmfusion_tf._private_apis import plain_maps  # noqa: E402
 from mmfusion_tf.datasets.av_digits import av_digits, write_av_digits_files  # noqa: E402
 from mmfusion_tf.hub import export_keras_as_hub_module  # noqa: E402
 

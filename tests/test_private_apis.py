@@ -14,7 +14,7 @@ from mmfusion_tf import _private_apis as private
 from mmfusion_tf._keras import keras
 
 ROOT = os.path.dirname(mmfusion_tf.__file__)
-ADAPTER = "_private_apis/"  # the adapter package: __init__.py (Keras, KerasTuner), tf_data.py
+ADAPTER = "_private_apis/"  # the adapter: _private_apis/__init__.py (Keras, KerasTuner, tf.data)
 
 PRIVATE_MODULES = ("tensorflow.python", "keras.src", "keras_tuner.src")
 PRIVATE_ATTRIBUTES = {

@@ -14,7 +14,7 @@ up to 64 rows at a time:
 TFRecords stream: records are parsed and counted, decoded one by one,
 checked, and shuffled with a buffer. A file-prefix cache (or "memory" for
 TFRecords) keeps whole checked examples with `Dataset.cache`, shuffled after
-it. Every map goes through `_private_apis.tf_data.single_device_map`, the one
+it. Every map goes through `_private_apis.single_device_map`, the one
 adapter of TensorFlow internals (it falls back to `Dataset.map`): a new
 iterator, every epoch of `fit`, then instantiates the stages without
 Grappler (docs/benchmarks.md has what that changes in `fit`).
@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from mmfusion_tf.config import DataConfig
 from mmfusion_tf.data.scan import ColumnScan, scan_column
-from mmfusion_tf._private_apis.tf_data import single_device_filter, single_device_map
+from mmfusion_tf._private_apis import single_device_filter, single_device_map
 from mmfusion_tf.data.schema import fields_for, label_spec
 from mmfusion_tf.data.sources import from_source
 from mmfusion_tf.data.stages import INDEX, POSITION

@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from mmfusion_tf.data.schema import DEFAULT_MAX_AUDIO_SECONDS, fields_for, label_spec
-from mmfusion_tf._private_apis.tf_data import single_device_map
+from mmfusion_tf._private_apis import single_device_map
 from mmfusion_tf.data.sources import from_source
 from mmfusion_tf.data.wav import float32_wav as float_wav
 
