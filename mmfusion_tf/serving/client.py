@@ -149,7 +149,7 @@ class PredictionClient(ModelClient):
         request.model_spec.signature_name = self.signature_name
         for name, array in arrays.items():
             # Requests carry tensor_content (compact, parsed in one copy); typed fields are for responses.
-            request.inputs[name].CopyFrom(tensors.to_request_proto(array))
+            tensors.fill_request_proto(request.inputs[name], array)
         return request
 
     def predict_response(self, inputs, output_filter=None, timeout=None):

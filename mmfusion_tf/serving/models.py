@@ -109,6 +109,10 @@ class Servable:
         register_text_ops()  # stock TF Serving links the TF-Text kernels into its binary
         self.loaded = tf.saved_model.load(path, tags=["serve"])
         self.functions = dict(self.loaded.signatures)
+        # alias -> (DataType, tf.DType, shape) of every signature's inputs, read once: the protobuf maps are slow.
+        self.input_specs = {name: {alias: (info.dtype, tf.as_dtype(info.dtype), tensors.shape_of(info))
+                                   for alias, info in signature_def.inputs.items()}
+                            for name, signature_def in self.signature_defs.items()}
         self.warmup_records = 0
 
     @staticmethod
@@ -165,42 +169,46 @@ class Servable:
         response.model_spec.name = self.name
         response.model_spec.version.value = self.version
         response.model_spec.signature_name = name
-        feeds = self._feeds(signature_def, request)
+        feeds = self._feeds(self.input_specs[name], request)
         aliases = self._output_aliases(signature_def, request.output_filter)
         try:
             outputs = function(**feeds)
         except Exception as error:  # noqa: BLE001 - every failure becomes a status
             raise _status_from_exception(error) from None
         for alias in aliases:
-            response.outputs[alias].CopyFrom(tensors.to_tensor_proto(outputs[alias].numpy()))
+            tensors.fill_response_proto(response.outputs[alias], outputs[alias].numpy())
         return response
 
     @staticmethod
-    def _feeds(signature_def, request):
-        expected, sent = set(signature_def.inputs), set(request.inputs)
-        if len(sent) != len(expected):
-            raise invalid_argument(
-                f"input size does not match signature: {len(sent)}!={len(expected)} len({{{','.join(sorted(sent))}}}) "
-                f"!= len({{{','.join(sorted(expected))}}}). Sent extra: {{{','.join(sorted(sent - expected))}}}. "
-                f"Missing but required: {{{','.join(sorted(expected - sent))}}}.")
+    def _feeds(specs, request):
+        """The signature's inputs as tensors, with TF Serving's messages for missing, extra and mistyped ones."""
+        sent = request.inputs
+        if len(sent) != len(specs) or any(alias not in specs for alias in sent):
+            sent, expected = set(sent), set(specs)
+            if len(sent) != len(expected):
+                raise invalid_argument(
+                    f"input size does not match signature: {len(sent)}!={len(expected)} "
+                    f"len({{{','.join(sorted(sent))}}}) != len({{{','.join(sorted(expected))}}}). "
+                    f"Sent extra: {{{','.join(sorted(sent - expected))}}}. "
+                    f"Missing but required: {{{','.join(sorted(expected - sent))}}}.")
+            alias = min(sent - expected)
+            raise invalid_argument(f"input tensor alias not found in signature: {alias}. Inputs expected to be "
+                                   f"in the set {{{','.join(sorted(expected))}}}.")
         feeds = {}
         for index, alias in enumerate(sorted(sent)):
-            if alias not in expected:
-                raise invalid_argument(f"input tensor alias not found in signature: {alias}. Inputs expected to be "
-                                       f"in the set {{{','.join(sorted(expected))}}}.")
-            info, proto = signature_def.inputs[alias], request.inputs[alias]
-            if proto.dtype != info.dtype:
-                raise invalid_argument(f"Expects arg[{index}] to be {tensors.dtype_name(info.dtype)} but "
+            proto = sent[alias]
+            datatype, dtype, expected_shape = specs[alias]
+            if proto.dtype != datatype:
+                raise invalid_argument(f"Expects arg[{index}] to be {tensors.dtype_name(datatype)} but "
                                        f"{tensors.dtype_name(proto.dtype)} is provided")
             try:
                 array = tensors.to_ndarray(proto)
             except Exception:  # noqa: BLE001 - malformed TensorProto
                 raise invalid_argument(f"tensor parsing error: {alias}") from None
-            expected_shape = tensors.shape_of(info)
             if not tensors.is_compatible(array.shape, expected_shape):
                 raise invalid_argument(f"input tensor alias {alias}: shape {list(array.shape)} is not compatible "
                                        f"with the signature's shape {expected_shape}")
-            feeds[alias] = tf.constant(array, dtype=tf.as_dtype(info.dtype))
+            feeds[alias] = tf.constant(array, dtype=dtype)
         return feeds
 
     @staticmethod

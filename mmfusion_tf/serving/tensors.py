@@ -16,11 +16,12 @@ Example:
 array([b'a red car'], dtype=object)
 """
 
+import math
 import os
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2
+from tensorflow.core.framework import tensor_pb2, types_pb2
 
 # Encoded media that a client sends as bytes when given a path (images, audio).
 MEDIA_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".wav", ".flac", ".mp3", ".ogg")
@@ -34,9 +35,15 @@ _TYPED_FIELD = {
 }
 
 
-# Dtypes read and written without `tf.make_tensor_proto` / `tf.make_ndarray` (no per-element Python).
-_FAST_FIELDS = {tf.float32: "float_val", tf.float64: "double_val", tf.int32: "int_val", tf.int64: "int64_val",
-                tf.bool: "bool_val", tf.string: "string_val"}
+# DataType -> (typed field, numpy dtype) of the dtypes read and written without `tf.make_tensor_proto` /
+# `tf.make_ndarray` (no per-element Python). Keyed by the proto's enum: comparing `tf.DType`s costs more
+# than the conversion itself on the serving path.
+_FAST = {
+    types_pb2.DT_FLOAT: ("float_val", np.dtype("float32")), types_pb2.DT_DOUBLE: ("double_val", np.dtype("float64")),
+    types_pb2.DT_INT32: ("int_val", np.dtype("int32")), types_pb2.DT_INT64: ("int64_val", np.dtype("int64")),
+    types_pb2.DT_BOOL: ("bool_val", np.dtype("bool")), types_pb2.DT_STRING: ("string_val", np.dtype(object)),
+}
+_FAST_ENUM_OF_NUMPY = {numpy_dtype: enum for enum, (_, numpy_dtype) in _FAST.items() if enum != types_pb2.DT_STRING}
 
 
 def dtype_name(dtype):
@@ -51,20 +58,26 @@ def to_tensor_proto(values, dtype=None):
     field (no per-element Python); other dtypes go through
     `tf.make_tensor_proto`.
     """
+    proto = tensor_pb2.TensorProto()
+    fill_response_proto(proto, values, dtype)
+    return proto
+
+
+def fill_response_proto(proto, values, dtype=None):
+    """Writes `values` into the empty `TensorProto` `proto` (e.g. `response.outputs[name]`), typed fields only."""
     if isinstance(values, np.ndarray) and (dtype is None or tf.as_dtype(dtype) == _dtype_of(values)):
-        proto = _fast_proto(values, packed=False)
-        if proto is not None:
-            return proto
-    proto = tf.make_tensor_proto(values, dtype=dtype)
-    if proto.tensor_content:
-        dtype = tf.as_dtype(proto.dtype)
+        if _fill_fast(proto, values, packed=False):
+            return
+    made = tf.make_tensor_proto(values, dtype=dtype)
+    if made.tensor_content:
+        dtype = tf.as_dtype(made.dtype)
         numpy_dtype = np.uint16 if dtype in (tf.float16, tf.bfloat16) else dtype.as_numpy_dtype
-        flat = np.frombuffer(proto.tensor_content, dtype=numpy_dtype)
+        flat = np.frombuffer(made.tensor_content, dtype=numpy_dtype)
         if dtype.is_complex:
             flat = flat.view(flat.real.dtype)  # interleaved real/imaginary parts, as the proto stores them
-        getattr(proto, _TYPED_FIELD[dtype]).extend(flat.tolist())
-        proto.ClearField("tensor_content")
-    return proto
+        getattr(made, _TYPED_FIELD[dtype]).extend(flat.tolist())
+        made.ClearField("tensor_content")
+    proto.MergeFrom(made)
 
 
 def to_request_proto(array):
@@ -76,31 +89,44 @@ def to_request_proto(array):
     >>> to_request_proto(np.array([b"a red car"], dtype=object)).string_val
     [b'a red car']
     """
+    proto = tensor_pb2.TensorProto()
+    fill_request_proto(proto, array)
+    return proto
+
+
+def fill_request_proto(proto, array):
+    """Writes `array` into the empty `TensorProto` `proto` (e.g. `request.inputs[name]`), as `to_request_proto`."""
     if not array.dtype.isnative:
         array = array.astype(array.dtype.newbyteorder("="))
-    proto = _fast_proto(array, packed=True)
-    return proto if proto is not None else tf.make_tensor_proto(array)
+    if not _fill_fast(proto, array, packed=True):
+        proto.MergeFrom(tf.make_tensor_proto(array))
 
 
-def _fast_proto(array, packed):
-    """`array` as a `TensorProto` without per-element Python, or None for a dtype without a fast path.
+def _fill_fast(proto, array, packed):
+    """Writes `array` into `proto` without per-element Python; False (nothing written) for other dtypes.
 
     Strings go into `string_val`; numbers into `tensor_content` when
     `packed`, else into their typed field (`float_val`, ...).
     """
-    tf_dtype = _dtype_of(array)
-    if tf_dtype not in _FAST_FIELDS or (tf_dtype == tf.string and not _all_bytes(array)):
-        return None
-    proto = tensor_pb2.TensorProto(dtype=tf_dtype.as_datatype_enum)
-    proto.tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in array.shape)
-    flat = array.reshape(-1)
-    if tf_dtype == tf.string:
-        proto.string_val.extend(flat)
+    if array.dtype.kind in "OSU":
+        if not _all_bytes(array):
+            return False
+        enum = types_pb2.DT_STRING
+    else:
+        enum = _FAST_ENUM_OF_NUMPY.get(array.dtype)
+        if enum is None:
+            return False
+    proto.dtype = enum
+    dims = proto.tensor_shape.dim
+    for size in array.shape:
+        dims.add(size=size)
+    if enum == types_pb2.DT_STRING:
+        proto.string_val.extend(array.reshape(-1))
     elif packed:
         proto.tensor_content = np.ascontiguousarray(array).tobytes()
     else:
-        getattr(proto, _FAST_FIELDS[tf_dtype]).extend(flat.tolist())
-    return proto
+        getattr(proto, _FAST[enum][0]).extend(array.reshape(-1).tolist())
+    return True
 
 
 def to_ndarray(proto):
@@ -109,21 +135,25 @@ def to_ndarray(proto):
     `tensor_content` and complete typed fields of the common dtypes are read
     without per-element Python; anything else goes through `tf.make_ndarray`.
     """
-    dtype = tf.as_dtype(proto.dtype)
-    shape = [d.size for d in proto.tensor_shape.dim]
-    count = int(np.prod(shape)) if shape else 1
-    if dtype in _FAST_FIELDS:
-        if dtype != tf.string and proto.tensor_content:
-            flat = np.frombuffer(proto.tensor_content, dtype.as_numpy_dtype)
+    fast = _FAST.get(proto.dtype)
+    if fast is not None:
+        shape = [d.size for d in proto.tensor_shape.dim]
+        count = math.prod(shape)
+        field, numpy_dtype = fast
+        if proto.dtype == types_pb2.DT_STRING:
+            values = proto.string_val
+            if len(values) == count and not proto.tensor_content and count >= 0:
+                array = np.empty(count, dtype=object)
+                array[:] = list(values)
+                return array.reshape(shape)
+        elif proto.tensor_content:
+            flat = np.frombuffer(proto.tensor_content, numpy_dtype)
             if flat.size == count:
                 return flat.reshape(shape)
-        field = getattr(proto, _FAST_FIELDS[dtype])
-        if len(field) == count and not (dtype == tf.string and proto.tensor_content):
-            if dtype == tf.string:
-                array = np.empty(count, dtype=object)
-                array[:] = list(field)
-                return array.reshape(shape)
-            return np.asarray(field, dtype.as_numpy_dtype).reshape(shape)
+        else:
+            values = getattr(proto, field)
+            if len(values) == count:
+                return np.array(values, numpy_dtype).reshape(shape)
     return tf.make_ndarray(proto)
 
 

@@ -54,3 +54,22 @@ def test_request_proto_reads_back_as_tensorflow_reads_it(name):
 def test_request_proto_of_a_big_endian_array_is_sent_in_native_order():
     proto = tensors.to_request_proto(np.array([1.25, -2.0], ">f4"))
     np.testing.assert_array_equal(tf.make_ndarray(proto), np.array([1.25, -2.0], "float32"))
+
+
+@pytest.mark.parametrize("name", list(ARRAYS))
+def test_filling_a_message_field_in_place_writes_what_the_converters_return(name):
+    from tensorflow_serving.apis import predict_pb2
+
+    array = ARRAYS[name]
+    request, response = predict_pb2.PredictRequest(), predict_pb2.PredictResponse()
+    tensors.fill_request_proto(request.inputs["x"], array)
+    tensors.fill_response_proto(response.outputs["x"], array)
+    assert request.inputs["x"] == tensors.to_request_proto(array)
+    assert response.outputs["x"] == tensors.to_tensor_proto(array)
+
+
+def test_a_tensor_content_of_the_wrong_size_is_a_parse_error_not_a_wrong_array():
+    proto = tensors.to_request_proto(np.array([1.0, 2.0], "float32"))
+    proto.tensor_content = proto.tensor_content[:4]
+    with pytest.raises(ValueError, match="cannot reshape"):  # the server answers it as a tensor parsing error
+        tensors.to_ndarray(proto)
