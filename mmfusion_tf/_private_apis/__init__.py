@@ -1,5 +1,6 @@
 """The one place the package reads TensorFlow, Keras and KerasTuner internals, with the versions
-they were checked on: Keras, KerasTuner, and tf.data's single-device maps.
+they were checked on: Keras, KerasTuner, tf.data's single-device maps, and the flat call of a
+loaded SavedModel signature (the dev server's).
 
 Everything else uses public TensorFlow, Keras and KerasTuner APIs;
 `tests/test_private_apis.py` fails on an untested version and on a private
@@ -25,7 +26,9 @@ from mmfusion_tf._keras import keras
 # Release prefixes the internals below were checked on (the suite passes on them).
 TESTED_VERSIONS = {
     "keras": ("3.15",),  # the private attributes and the distribution fix below
-    "tensorflow": ("2.21",),  # `tf.load_op_library`'s wrapper names (export/text_ops.py); tf.distribute under the fix
+    # `tf.load_op_library`'s wrapper names (export/text_ops.py); tf.distribute under the fix; tf.data's
+    # single-device maps; a loaded signature's `_call_flat` (`signature_caller`)
+    "tensorflow": ("2.21",),
     "keras-tuner": ("1.4.8",),  # the KERASTUNER_* environment protocol tuning/search.py's `role` mirrors
 }
 
@@ -354,6 +357,32 @@ _plain = []  # non-empty inside `plain_maps()`
 def tested_version(version=tf.__version__):
     """Whether `version` ("2.21.0") is one of `TESTED_VERSIONS["tensorflow"]`."""
     return ".".join(version.split(".")[:2]) in TESTED_VERSIONS["tensorflow"]
+
+
+def signature_caller(function):
+    """`call(feeds) -> outputs` for a loaded SavedModel signature, without the keyword binding.
+
+    No public API: a signature called with keyword tensors binds, flattens and
+    checks them in Python on every call (0.1-0.25 ms for the 5 inputs of
+    `bench/serving.py`'s export, next to the model's 3 ms); `_call_flat` takes
+    the flat list in the signature's (sorted) order. The caller checks names,
+    dtypes and shapes first: the dev server does, against the SignatureDef.
+    Fallback (an untested TensorFlow, or a function without `_call_flat`): the
+    public keyword call.
+
+    Example:
+
+    >>> call = signature_caller(signature)  # tf.saved_model.load(path).signatures["serving_default"]
+    >>> call({"words": tf.constant([b"ab"]), "amount": tf.constant([0.5])})["score"].numpy()
+    array([4.5], dtype=float32)
+    """
+    args, kwargs = function.structured_input_signature
+    names = sorted(kwargs)
+    call_flat = getattr(function, "_call_flat", None)
+    captured = list(function.captured_inputs)  # the model's variable handles: fixed while `function` lives
+    if call_flat is None or not tested_version() or args or len(function.inputs) != len(names) + len(captured):
+        return lambda feeds: function(**feeds)
+    return lambda feeds: call_flat([feeds[name] for name in names], captured)
 
 
 def available():

@@ -50,6 +50,7 @@ class ModelClient:
         self.retries = retries
         self.backoff = backoff
         self._signature_defs = None
+        self._input_specs = None
 
     def metadata(self):
         raise NotImplementedError
@@ -58,9 +59,17 @@ class ModelClient:
         """The SignatureDef `predict` fills (read once from the server's metadata, then cached)."""
         if self._signature_defs is None:
             self._signature_defs = signature_defs_from_json(self.metadata())
+            self._input_specs = None
         if self.signature_name not in self._signature_defs:
             raise ServingError("FAILED_PRECONDITION", f'Serving signature key "{self.signature_name}" not found.')
         return self._signature_defs[self.signature_name]
+
+    def input_specs(self):
+        """`tensors.input_specs` of `signature_def()`, kept until the signature is read again."""
+        signature_def = self.signature_def()
+        if self._input_specs is None:
+            self._input_specs = tensors.input_specs(signature_def)
+        return self._input_specs
 
 
 class PredictionClient(ModelClient):
@@ -143,7 +152,7 @@ class PredictionClient(ModelClient):
 
     def make_request(self, inputs, output_filter=None):
         """The PredictRequest for raw `inputs` (see `predict`)."""
-        arrays = tensors.raw_inputs_to_arrays(inputs, self.signature_def())
+        arrays = tensors.raw_inputs_to_arrays(inputs, self.input_specs())
         request = predict_pb2.PredictRequest(output_filter=list(output_filter or []))
         self._fill_spec(request.model_spec)
         request.model_spec.signature_name = self.signature_name

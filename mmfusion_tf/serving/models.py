@@ -27,6 +27,7 @@ from tensorflow.core.protobuf import error_codes_pb2, saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, predict_pb2, prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from mmfusion_tf._private_apis import signature_caller
 from mmfusion_tf.hub_handles import register_text_ops
 from mmfusion_tf.export import warmup as export_warmup
 from mmfusion_tf.export.saved_model import versions
@@ -109,10 +110,12 @@ class Servable:
         register_text_ops()  # stock TF Serving links the TF-Text kernels into its binary
         self.loaded = tf.saved_model.load(path, tags=["serve"])
         self.functions = dict(self.loaded.signatures)
-        # alias -> (DataType, tf.DType, shape) of every signature's inputs, read once: the protobuf maps are slow.
-        self.input_specs = {name: {alias: (info.dtype, tf.as_dtype(info.dtype), tensors.shape_of(info))
-                                   for alias, info in signature_def.inputs.items()}
-                            for name, signature_def in self.signature_defs.items()}
+        self.callers = {name: signature_caller(function) for name, function in self.functions.items()}
+        # Read once per signature: the SignatureDefs' protobuf maps cost more per request than the conversion.
+        self.input_specs, self.output_aliases = {}, {}
+        for name, signature_def in self.signature_defs.items():
+            self.input_specs[name] = tensors.input_specs(signature_def)
+            self.output_aliases[name] = sorted(signature_def.outputs)
         self.warmup_records = 0
 
     @staticmethod
@@ -160,7 +163,7 @@ class Servable:
         name = signature_name or DEFAULT_SIGNATURE
         if name not in self.functions or name not in self.signature_defs:
             raise ServingError("FAILED_PRECONDITION", f'Serving signature key "{name}" not found.')
-        return name, self.signature_defs[name], self.functions[name]
+        return name, self.signature_defs[name], self.callers[name]
 
     def predict(self, request):
         """Runs a PredictRequest on this version (predict_util.cc, RunPredict)."""
@@ -170,9 +173,9 @@ class Servable:
         response.model_spec.version.value = self.version
         response.model_spec.signature_name = name
         feeds = self._feeds(self.input_specs[name], request)
-        aliases = self._output_aliases(signature_def, request.output_filter)
+        aliases = self._output_aliases(self.output_aliases[name], request.output_filter)
         try:
-            outputs = function(**feeds)
+            outputs = function(feeds)
         except Exception as error:  # noqa: BLE001 - every failure becomes a status
             raise _status_from_exception(error) from None
         for alias in aliases:
@@ -212,11 +215,11 @@ class Servable:
         return feeds
 
     @staticmethod
-    def _output_aliases(signature_def, output_filter):
-        available = sorted(signature_def.outputs)
+    def _output_aliases(available, output_filter):
+        """The outputs to answer: `output_filter`'s, checked, or all (`available`, sorted)."""
         seen = []
         for alias in output_filter:
-            if alias not in signature_def.outputs:
+            if alias not in available:
                 raise invalid_argument(f"output tensor alias not found in signature: {alias} Outputs expected to be "
                                        f"in the set {{{','.join(available)}}}.")
             if alias in seen:

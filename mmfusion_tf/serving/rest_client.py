@@ -114,7 +114,7 @@ class RestClient(ModelClient):
         """The JSON body for raw `inputs` (see `predict`)."""
         if format not in ("row", "columnar"):
             raise ValueError(f"`format` must be 'row' or 'columnar'. Received: format={format!r}")
-        arrays = tensors.raw_inputs_to_arrays(inputs, self.signature_def())
+        arrays = tensors.raw_inputs_to_arrays(inputs, self.input_specs())
         body = {"signature_name": self.signature_name}
         if format == "columnar":
             body["inputs"] = {name: _to_json(array) for name, array in arrays.items()}
