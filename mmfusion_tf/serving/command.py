@@ -126,7 +126,8 @@ def add_serving_parsers(verbs):
     serve.add_argument("--rest-max-body-mb", type=float,
                        help="largest REST body, 413 above (default: --max-message-mb)")
     serve.add_argument("--rest-timeout-seconds", type=float, default=30.0,
-                       help="how long a REST read may wait for the client before the connection closes")
+                       help="seconds a whole REST request (line, headers, body) may take to arrive; then 408 "
+                            "and the connection closes")
     serve.add_argument("--allow-version-labels-for-unavailable-models", action="store_true",
                        help="accept labels naming versions not loaded yet (as TF Serving's flag)")
     serve.set_defaults(func=serve_command)

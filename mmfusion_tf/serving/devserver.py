@@ -21,6 +21,7 @@ Example:
 
 import concurrent.futures
 import http.server
+import io
 import json
 import logging
 import os
@@ -92,10 +93,49 @@ class _ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return model_management_pb2.ReloadConfigResponse()  # status OK: error_code 0
 
 
+class _DeadlineReader(io.RawIOBase):
+    """A socket's reads under one deadline per request, not a timeout per read.
+
+    A client that trickles a byte at a time (slowloris) gets each read
+    answered well within a per-read timeout, and would hold a server thread
+    for as long as it likes; here the request line, headers and body share
+    `timeout` seconds from `start()`.
+    """
+
+    def __init__(self, sock, timeout):
+        self.sock, self.timeout, self.deadline = sock, timeout, None
+
+    def start(self):
+        self.deadline = time.monotonic() + self.timeout
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"the request was not received within {self.timeout} s")
+        self.sock.settimeout(remaining)
+        try:
+            return self.sock.recv_into(buffer)
+        finally:
+            self.sock.settimeout(self.timeout)  # writes keep the whole timeout
+
+
 def _handler_class(api, max_body_bytes, read_timeout):
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as clients with a session expect
-        timeout = read_timeout  # seconds a socket read may wait (headers and body); then the connection closes
+        timeout = read_timeout  # seconds for a whole request (line, headers, body); then 408 or the connection closes
+
+        def setup(self):
+            super().setup()
+            self.rfile.close()  # the per-read-timeout file http.server made; the socket stays open
+            self._reader = _DeadlineReader(self.connection, read_timeout)
+            self.rfile = io.BufferedReader(self._reader)
+
+        def handle_one_request(self):
+            self._reader.start()  # an idle keep-alive connection also closes after `read_timeout`
+            super().handle_one_request()
 
         def _send(self, status, payload, close=False):
             data = json.dumps(payload, indent=1).encode("utf-8")
@@ -162,7 +202,8 @@ class DevServer:
         warmup: bool, replay `assets.extra/tf_serving_warmup_requests` before a version is AVAILABLE.
         max_message_mb: int, gRPC send/receive limit in MB (gRPC's default of 4 MB is too small for images).
         rest_max_body_mb: int or None, largest REST request body in MB (413 above it; default: `max_message_mb`).
-        rest_timeout_seconds: float, how long a REST socket read may wait before the connection closes (408).
+        rest_timeout_seconds: float, how long a whole REST request (line, headers, body) may take to arrive,
+            however it trickles; then 408 and the connection closes.
         workers: int, threads answering gRPC requests.
         tls_certificate: str or None, PEM certificate chain file: serve gRPC over TLS (with `tls_key`).
         tls_key: str or None, PEM private key file of `tls_certificate`.

@@ -255,6 +255,47 @@ def test_hostile_rest_body(served, baselines, case):
                                baselines["rest"], atol=1e-6)
 
 
+def _trickle(served, first, seconds=5.0):
+    """Sends `first`, then one more byte every 0.2 s (each read gets data well within the timeout) until the
+    server answers and closes or `seconds` pass; `(status or None, reply bytes, seconds taken)`."""
+    server = served["server"]
+    start = time.monotonic()
+    reply = b""
+    with socket.create_connection((server.host, server.rest_port), timeout=30) as sock:
+        sock.sendall(first)
+        sock.settimeout(0.2)
+        while time.monotonic() - start < seconds:
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                try:
+                    sock.sendall(b" ")
+                except OSError:  # the server closed the connection
+                    break
+                continue
+            if not chunk:
+                break
+            reply += chunk
+    status = int(reply.split()[1]) if reply.startswith(b"HTTP/") else None
+    return status, reply, time.monotonic() - start
+
+
+def test_a_client_trickling_its_body_is_cut_off_at_the_timeout_in_total(served, baselines):
+    """`rest_timeout_seconds` (1 s here) bounds the whole request, not each read: a byte every 0.2 s does not
+    hold a server thread (slowloris)."""
+    status, reply, took = _trickle(served, _post([b"Content-Length: 100000"], b'{"in'))
+    assert status == 408 and b"not received within 1.0 s" in reply, reply[:300]
+    assert took < 3.0
+    np.testing.assert_allclose(served["rest"].predict(h.good_request(), format="columnar")["probabilities"],
+                               baselines["rest"], atol=1e-6)
+
+
+def test_a_client_trickling_its_headers_is_disconnected_at_the_timeout(served):
+    status, reply, took = _trickle(served, b"POST /v1/models/tiny:predict HTTP/1.1\r\nX-Slow: ")
+    assert status is None and reply == b""  # as http.server does on a timeout in the headers: no answer, closed
+    assert took < 3.0
+
+
 def test_the_rest_body_cap_defaults_to_the_grpc_limit_and_is_configurable(served, tmp_path):
     assert served["server"].rest_max_body_mb == served["server"].max_message_mb == 64
     with pytest.raises(ValueError, match="rest_max_body_mb"):
