@@ -59,17 +59,15 @@ class ModelClient:
         """The SignatureDef `predict` fills (read once from the server's metadata, then cached)."""
         if self._signature_defs is None:
             self._signature_defs = signature_defs_from_json(self.metadata())
-            self._input_specs = None
+            self._input_specs = {name: tensors.input_specs(d) for name, d in self._signature_defs.items()}
         if self.signature_name not in self._signature_defs:
             raise ServingError("FAILED_PRECONDITION", f'Serving signature key "{self.signature_name}" not found.')
         return self._signature_defs[self.signature_name]
 
     def input_specs(self):
-        """`tensors.input_specs` of `signature_def()`, kept until the signature is read again."""
-        signature_def = self.signature_def()
-        if self._input_specs is None:
-            self._input_specs = tensors.input_specs(signature_def)
-        return self._input_specs
+        """`tensors.input_specs` of `signature_def()`, read with it."""
+        self.signature_def()
+        return self._input_specs[self.signature_name]
 
 
 class PredictionClient(ModelClient):

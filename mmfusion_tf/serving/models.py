@@ -17,6 +17,7 @@ Example:
 >>> manager.get_model_status(request).model_version_status[0].state  # AVAILABLE == 30
 """
 
+import collections
 import logging
 import os
 import threading
@@ -101,6 +102,11 @@ def servable_request_string(name, version=None):
     return f"Latest({name})" if version is None else f"Specific({name}, {version})"
 
 
+class _Signature(collections.namedtuple("_Signature", ["definition", "call", "input_specs", "outputs"])):
+    """One signature of a loaded version: its SignatureDef, `call(feeds) -> outputs`
+    (`_private_apis.signature_caller`), `tensors.input_specs` and its sorted output names."""
+
+
 class Servable:
     """One loaded version: the restored object, its SignatureDefs and the callable signatures."""
 
@@ -109,13 +115,12 @@ class Servable:
         self.signature_defs = self._read_signature_defs(path)
         register_text_ops()  # stock TF Serving links the TF-Text kernels into its binary
         self.loaded = tf.saved_model.load(path, tags=["serve"])
-        self.functions = dict(self.loaded.signatures)
-        self.callers = {name: signature_caller(function) for name, function in self.functions.items()}
-        # Read once per signature: the SignatureDefs' protobuf maps cost more per request than the conversion.
-        self.input_specs, self.output_aliases = {}, {}
-        for name, signature_def in self.signature_defs.items():
-            self.input_specs[name] = tensors.input_specs(signature_def)
-            self.output_aliases[name] = sorted(signature_def.outputs)
+        # What a request needs of each signature, read once: the SignatureDefs' protobuf maps cost more per
+        # request than the conversion.
+        self.signatures = {
+            name: _Signature(self.signature_defs[name], signature_caller(function),
+                             tensors.input_specs(self.signature_defs[name]), sorted(self.signature_defs[name].outputs))
+            for name, function in self.loaded.signatures.items() if name in self.signature_defs}
         self.warmup_records = 0
 
     @staticmethod
@@ -161,21 +166,21 @@ class Servable:
 
     def signature(self, signature_name):
         name = signature_name or DEFAULT_SIGNATURE
-        if name not in self.functions or name not in self.signature_defs:
+        if name not in self.signatures:
             raise ServingError("FAILED_PRECONDITION", f'Serving signature key "{name}" not found.')
-        return name, self.signature_defs[name], self.callers[name]
+        return name, self.signatures[name]
 
     def predict(self, request):
         """Runs a PredictRequest on this version (predict_util.cc, RunPredict)."""
-        name, signature_def, function = self.signature(request.model_spec.signature_name)
+        name, signature = self.signature(request.model_spec.signature_name)
         response = predict_pb2.PredictResponse()
         response.model_spec.name = self.name
         response.model_spec.version.value = self.version
         response.model_spec.signature_name = name
-        feeds = self._feeds(self.input_specs[name], request)
-        aliases = self._output_aliases(self.output_aliases[name], request.output_filter)
+        feeds = self._feeds(signature.input_specs, request)
+        aliases = self._output_aliases(signature.outputs, request.output_filter)
         try:
-            outputs = function(feeds)
+            outputs = signature.call(feeds)
         except Exception as error:  # noqa: BLE001 - every failure becomes a status
             raise _status_from_exception(error) from None
         for alias in aliases:
@@ -410,7 +415,8 @@ class ModelManager:
         """
         if not request.HasField("model_spec"):
             raise invalid_argument("Missing ModelSpec")
-        _, signature_def, _ = self.resolve(request.model_spec).signature(request.model_spec.signature_name)
+        _, signature = self.resolve(request.model_spec).signature(request.model_spec.signature_name)
+        signature_def = signature.definition
         kind, method = _EXAMPLE_APIS[api]
         if signature_def.method_name != method:
             raise invalid_argument(f"Expected {kind} signature method_name to be {method}. "

@@ -35,14 +35,11 @@ _TYPED_FIELD = {
 }
 
 
-# DataType -> (typed field, numpy dtype) of the dtypes read and written without `tf.make_tensor_proto` /
+# DataType enum -> (typed field, numpy dtype) of the dtypes read and written without `tf.make_tensor_proto` /
 # `tf.make_ndarray` (no per-element Python). Keyed by the proto's enum: comparing `tf.DType`s costs more
 # than the conversion itself on the serving path.
-_FAST = {
-    types_pb2.DT_FLOAT: ("float_val", np.dtype("float32")), types_pb2.DT_DOUBLE: ("double_val", np.dtype("float64")),
-    types_pb2.DT_INT32: ("int_val", np.dtype("int32")), types_pb2.DT_INT64: ("int64_val", np.dtype("int64")),
-    types_pb2.DT_BOOL: ("bool_val", np.dtype("bool")), types_pb2.DT_STRING: ("string_val", np.dtype(object)),
-}
+_FAST = {dtype.as_datatype_enum: (_TYPED_FIELD[dtype], np.dtype(object if dtype == tf.string else dtype.as_numpy_dtype))
+         for dtype in (tf.float32, tf.float64, tf.int32, tf.int64, tf.bool, tf.string)}
 _FAST_ENUM_OF_NUMPY = {numpy_dtype: enum for enum, (_, numpy_dtype) in _FAST.items() if enum != types_pb2.DT_STRING}
 
 
@@ -142,7 +139,7 @@ def to_ndarray(proto):
         field, numpy_dtype = fast
         if proto.dtype == types_pb2.DT_STRING:
             values = proto.string_val
-            if len(values) == count and not proto.tensor_content and count >= 0:
+            if len(values) == count and not proto.tensor_content:
                 array = np.empty(count, dtype=object)
                 array[:] = list(values)
                 return array.reshape(shape)
